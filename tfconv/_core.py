@@ -1,0 +1,347 @@
+"""The sliding-window core shared by `tfconv.ops` and `tfconv.layers`.
+
+Everything here works on channels-last (NHWC) tensors with static spatial
+sizes. Nothing calls TensorFlow's or Keras's convolution or pooling kernels:
+windows are gathered with strided slices and concatenation, convolution is one
+matrix product over the gathered windows, and pooling is a separable reduction
+(rows, then columns). All of these lower to TFLite builtin ops.
+
+Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
+`resolve_padding`) so that layers, ops and tests agree on one formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+PaddingSpec = str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]]
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+# --------------------------------------------------------------------------
+# Argument normalisation (pure Python, shared by layers, ops and tests)
+# --------------------------------------------------------------------------
+
+
+def normalize_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    """Turns an int or a pair of ints into a validated `(h, w)` tuple."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}")
+    if isinstance(value, (int, np.integer)):
+        pair = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        if not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+            for v in value
+        ):
+            raise TypeError(
+                f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}"
+            )
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(
+            f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}"
+        )
+    if min(pair) < minimum:
+        raise ValueError(
+            f"`{name}` must be >= {minimum} along both axes. Received: {name}={value!r}"
+        )
+    return pair
+
+
+def normalize_padding(padding: Any) -> str | Pads:
+    """Validates a padding argument.
+
+    Returns `"valid"`, `"same"` or explicit per-side zero padding
+    `((top, bottom), (left, right))`. An int `p` pads `p` on every side and a
+    pair `(p_h, p_w)` pads `p_h` above and below and `p_w` left and right, as
+    the book's `padding` argument does.
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in ("valid", "same"):
+            raise ValueError(
+                "`padding` must be 'valid', 'same', an int or a tuple of 2 ints. "
+                f"Received: padding={padding!r}"
+            )
+        return mode
+    if (
+        isinstance(padding, (tuple, list))
+        and len(padding) == 2
+        and all(isinstance(p, (tuple, list)) for p in padding)
+    ):
+        flat = [v for p in padding for v in p]
+        if len(flat) != 4 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in flat
+        ):
+            raise TypeError(
+                "`padding` given per side must be ((top, bottom), (left, right)) ints. "
+                f"Received: padding={padding!r}"
+            )
+        if min(flat) < 0:
+            raise ValueError(f"`padding` must be non-negative. Received: padding={padding!r}")
+        return ((int(flat[0]), int(flat[1])), (int(flat[2]), int(flat[3])))
+    try:
+        ph, pw = normalize_pair(padding, "padding", minimum=0)
+    except TypeError:
+        raise TypeError(
+            "`padding` must be 'valid', 'same', an int or a tuple of 2 ints. "
+            f"Received: padding={padding!r}"
+        ) from None
+    return ((ph, ph), (pw, pw))
+
+
+def same_pads(n: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow's SAME split: the extra row or column goes after."""
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    padding: str | Pads,
+    input_hw: Sequence[int],
+    kernel_hw: Sequence[int],
+    strides: Sequence[int],
+) -> Pads:
+    """Per-side padding for a normalised `padding`, given the input size.
+
+    `kernel_hw` is the effective (dilated) window extent.
+    """
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":
+        return (
+            same_pads(input_hw[0], kernel_hw[0], strides[0]),
+            same_pads(input_hw[1], kernel_hw[1], strides[1]),
+        )
+    return padding  # type: ignore[return-value]
+
+
+def output_length(n: int, k: int, pad_total: int, s: int) -> int:
+    """The book's formula, floor((n - k + p_total + s) / s)."""
+    return (n - k + pad_total + s) // s
+
+
+def window_output_hw(
+    input_hw: Sequence[int | None],
+    kernel_hw: Sequence[int],
+    strides: Sequence[int],
+    padding: str | Pads,
+    dilation: Sequence[int] = (1, 1),
+) -> tuple[int | None, int | None]:
+    """Output height and width of a sliding window; `None` stays `None`."""
+    out = []
+    for axis in range(2):
+        n = input_hw[axis]
+        if n is None:
+            out.append(None)
+            continue
+        k = (kernel_hw[axis] - 1) * dilation[axis] + 1
+        s = strides[axis]
+        if padding == "same":
+            out.append(-(-n // s))
+        elif padding == "valid":
+            out.append(output_length(n, k, 0, s))
+        else:
+            out.append(output_length(n, k, sum(padding[axis]), s))  # type: ignore[index]
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------
+# Windows
+# --------------------------------------------------------------------------
+
+
+def _pad(x: tf.Tensor, pads: Pads, value: float = 0.0) -> tf.Tensor:
+    if pads == ((0, 0), (0, 0)):
+        return x
+    return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], constant_values=value)
+
+
+def _windows(x: tf.Tensor, k: int, s: int, d: int, n_out: int, axis: int) -> list[tf.Tensor]:
+    """The `k` strided views of `x` along spatial `axis` (1 = rows, 2 = columns)."""
+    span = (n_out - 1) * s + 1
+    views = []
+    for i in range(k):
+        begin = i * d
+        if axis == 1:
+            views.append(x[:, begin : begin + span : s])
+        else:
+            views.append(x[:, :, begin : begin + span : s])
+    return views
+
+
+def extract_patches(
+    x: tf.Tensor,
+    kernel_hw: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    out_hw: tuple[int, int],
+) -> tf.Tensor:
+    """im2col on an already padded NHWC tensor.
+
+    Returns (N, Ho, Wo, kh*kw*C) ordered (row offset, column offset, channel),
+    the order of a Keras kernel `(kh, kw, C, F)` reshaped to `(kh*kw*C, F)`.
+    Gathering columns first and rows second needs kh + kw slices instead of
+    kh * kw, which is what makes this cheap.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_hw, strides, dilation, out_hw
+    cols = _windows(x, kw, sw, dw, wo, axis=2)
+    x = cols[0] if kw == 1 else tf.concat(cols, axis=-1)  # (N, Hp, Wo, kw*C)
+    rows = _windows(x, kh, sh, dh, ho, axis=1)
+    return rows[0] if kh == 1 else tf.concat(rows, axis=-1)  # (N, Ho, Wo, kh*kw*C)
+
+
+def _dilate(x: tf.Tensor, strides: tuple[int, int]) -> tf.Tensor:
+    """Inserts `s - 1` zeros between neighbouring rows/columns (NHWC)."""
+    sh, sw = strides
+    if (sh, sw) == (1, 1):
+        return x
+    n = tf.shape(x)[0]
+    _, h, w, c = x.shape
+    x = tf.reshape(x, [n, h, 1, w, 1, c])
+    x = tf.pad(x, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]])
+    x = tf.reshape(x, [n, h * sh, w * sw, c])  # (N, H*sh, W*sw, C)
+    return x[:, : (h - 1) * sh + 1, : (w - 1) * sw + 1]
+
+
+def conv2d_valid(
+    x: tf.Tensor,
+    kernel: tf.Tensor,
+    strides: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+) -> tf.Tensor:
+    """Cross-correlation of padded NHWC `x` with a `(kh, kw, C, F)` kernel, no padding.
+
+    Forward: patches then one matmul. Backward (explicit, so autodiff never
+    walks through the many slices): the kernel gradient is one matmul against
+    the forward patches, and the input gradient is this same function applied
+    to the stride-dilated, padded output gradient with the kernel flipped and
+    its channel axes swapped.
+    """
+    kh, kw, ci, co = kernel.shape
+    hp, wp = x.shape[1], x.shape[2]
+    ekh, ekw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
+    ho = output_length(hp, ekh, 0, strides[0])
+    wo = output_length(wp, ekw, 0, strides[1])
+
+    @tf.custom_gradient
+    def _conv(x, kernel):
+        n = tf.shape(x)[0]
+        if (kh, kw, strides) == (1, 1, (1, 1)):
+            patches = x
+        else:
+            patches = extract_patches(x, (kh, kw), strides, dilation, (ho, wo))
+        flat = tf.reshape(patches, [-1, kh * kw * ci])  # (N*Ho*Wo, kh*kw*C)
+        y = tf.matmul(flat, tf.reshape(kernel, [kh * kw * ci, co]))
+        y = tf.reshape(y, [n, ho, wo, co])  # (N, Ho, Wo, F)
+
+        def grad(dy):
+            dy_flat = tf.reshape(dy, [-1, co])  # (N*Ho*Wo, F)
+            d_kernel = tf.reshape(tf.matmul(flat, dy_flat, transpose_a=True), kernel.shape)
+            # Full correlation of the (dilated) output gradient with the
+            # flipped kernel; right padding makes the result exactly Hp x Wp.
+            dyd = _dilate(dy, strides)
+            pads = (
+                (ekh - 1, hp - (ho - 1) * strides[0] - 1),
+                (ekw - 1, wp - (wo - 1) * strides[1] - 1),
+            )
+            flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+            d_x = conv2d_valid(_pad(dyd, pads), flipped, (1, 1), dilation)
+            return d_x, d_kernel
+
+        return y, grad
+
+    return _conv(x, kernel)
+
+
+def conv2d(
+    x: tf.Tensor,
+    kernel: tf.Tensor,
+    strides: tuple[int, int] = (1, 1),
+    padding: str | Pads = "valid",
+    dilation: tuple[int, int] = (1, 1),
+) -> tf.Tensor:
+    """NHWC cross-correlation with Keras/TensorFlow padding semantics."""
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    eff = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    pads = resolve_padding(padding, (x.shape[1], x.shape[2]), eff, strides)
+    return conv2d_valid(_pad(x, pads), kernel, strides, dilation)
+
+
+def _reduce_views(views: list[tf.Tensor], mode: str) -> tf.Tensor:
+    if len(views) == 1:
+        return views[0]
+    if mode == "avg":
+        return tf.add_n(views)
+    out = views[0]
+    # Chained maximum sends a tie's gradient to the first view, so the
+    # separable reduction routes gradients row-major-first like Keras.
+    for v in views[1:]:
+        out = tf.maximum(out, v)
+    return out
+
+
+def pool2d(
+    x: tf.Tensor,
+    pool_hw: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str | Pads,
+    mode: str,
+) -> tf.Tensor:
+    """Max or average pooling of NHWC `x`.
+
+    Padding: for max pooling padded cells never win. For average pooling,
+    explicit padding counts its zeros in the denominator (the book's
+    behaviour) while "same" divides by the number of real cells in each
+    window (Keras's behaviour).
+    """
+    if mode not in ("max", "avg"):
+        raise ValueError(f"`mode` must be 'max' or 'avg'. Received: mode={mode!r}")
+    (kh, kw), (sh, sw) = pool_hw, strides
+    h, w = x.shape[1], x.shape[2]
+    pads = resolve_padding(padding, (h, w), pool_hw, strides)
+    ho = output_length(h, kh, sum(pads[0]), sh)
+    wo = output_length(w, kw, sum(pads[1]), sw)
+    fill = x.dtype.min if mode == "max" else 0.0
+    xp = _pad(x, pads, fill)
+
+    if (sh, sw) == (kh, kw):
+        # Non-overlapping windows: crop the ragged edge and reshape, one op.
+        n, c = tf.shape(x)[0], x.shape[3]
+        xp = xp[:, : ho * kh, : wo * kw]
+        xp = tf.reshape(xp, [n, ho, kh, wo, kw, c])  # (N, Ho, kh, Wo, kw, C)
+        if mode == "max":
+            y = tf.reduce_max(tf.reduce_max(xp, axis=4), axis=2)
+        else:
+            y = tf.reduce_sum(xp, axis=[2, 4])
+    else:
+        y = _reduce_views(_windows(xp, kw, sw, 1, wo, axis=2), mode)  # (N, Hp, Wo, C)
+        y = _reduce_views(_windows(y, kh, sh, 1, ho, axis=1), mode)  # (N, Ho, Wo, C)
+
+    if mode == "max":
+        return y
+    if padding == "same" and pads != ((0, 0), (0, 0)):
+        counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
+        return y / tf.constant(counts[None, :, :, None], dtype=y.dtype)
+    return y / tf.cast(kh * kw, y.dtype)
+
+
+def _same_counts(
+    input_hw: tuple[int, int],
+    pool_hw: tuple[int, int],
+    strides: tuple[int, int],
+    pads: Pads,
+    out_hw: tuple[int, int],
+) -> np.ndarray:
+    """How many real (unpadded) cells each output window covers."""
+    per_axis = []
+    for a in range(2):
+        start = np.arange(out_hw[a]) * strides[a] - pads[a][0]
+        stop = np.minimum(start + pool_hw[a], input_hw[a])
+        per_axis.append(stop - np.maximum(start, 0))
+    return np.outer(per_axis[0], per_axis[1]).astype(np.float32)

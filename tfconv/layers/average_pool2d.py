@@ -1,0 +1,50 @@
+"""Average pooling over 2-D windows, with tfconv's own math."""
+
+from __future__ import annotations
+
+import keras
+
+from tfconv.layers.base_pool import BasePool2D
+
+
+@keras.saving.register_keras_serializable(package="tfconv")
+class AvgPool2D(BasePool2D):
+    """Average pooling layer, a drop-in for `keras.layers.AveragePooling2D`.
+
+    Each output is the mean of one window, computed as a separable sum
+    (columns, then rows) over strided slices; no built-in pooling kernel is
+    called.
+
+    Padding and the denominator:
+        - explicit padding (`p`, `(p_h, p_w)` or per side) adds zeros that
+          **count** in the mean, as the book's pooling does;
+        - `"same"` divides each window by the number of **real** cells it
+          covers, as Keras and TensorFlow do;
+        - `"valid"` has no padding.
+
+    Args:
+        pool_size: int or `(ph, pw)`. Defaults to 2.
+        strides: int or `(sh, sw)`; `None` (default) means `pool_size`.
+        padding: `"valid"`, `"same"`, an int `p`, `(p_h, p_w)` or
+            `((top, bottom), (left, right))`.
+        data_format: Only `"channels_last"` (or `None`) is supported.
+        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+
+    Input shape:
+        4-D tensor `(batch, height, width, channels)`, static height and width.
+
+    Output shape:
+        4-D tensor `(batch, new_height, new_width, channels)`; see
+        `tfconv.layers.pool2d_output_shape`.
+
+    Example:
+
+    >>> x = np.arange(9, dtype="float32").reshape(1, 3, 3, 1)
+    >>> tfconv.layers.AvgPool2D(2, strides=1)(x)[0, :, :, 0]
+    [[2, 3], [5, 6]]
+    """
+
+    mode = "avg"
+
+
+AveragePooling2D = AvgPool2D
