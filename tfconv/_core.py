@@ -30,13 +30,14 @@ Pads = tuple[tuple[int, int], tuple[int, int]]
 def normalize_pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     """Turns an int or a pair of ints into a validated `(h, w)` tuple."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}")
+        raise TypeError(
+            f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}"
+        )
     if isinstance(value, (int, np.integer)):
         pair = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         if not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-            for v in value
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value
         ):
             raise TypeError(
                 f"`{name}` must be an int or a tuple of 2 ints. Received: {name}={value!r}"
@@ -196,8 +197,8 @@ def extract_patches(
     return rows[0] if kh == 1 else tf.concat(rows, axis=-1)  # (N, Ho, Wo, kh*kw*C)
 
 
-def _dilate(x: tf.Tensor, strides: tuple[int, int]) -> tf.Tensor:
-    """Inserts `s - 1` zeros between neighbouring rows/columns (NHWC)."""
+def _dilate(x: tf.Tensor, strides: tuple[int, int], axes: tuple[int, int] = (1, 2)) -> tf.Tensor:
+    """Inserts `s - 1` zeros between neighbouring entries along two axes of NHWC."""
     sh, sw = strides
     if (sh, sw) == (1, 1):
         return x
@@ -209,50 +210,138 @@ def _dilate(x: tf.Tensor, strides: tuple[int, int]) -> tf.Tensor:
     return x[:, : (h - 1) * sh + 1, : (w - 1) * sw + 1]
 
 
+def _scatter_windows(views: list[tf.Tensor], length: int, s: int, d: int, axis: int) -> tf.Tensor:
+    """Transpose of `_windows`: adds each view back at its strided offset."""
+    out = []
+    for i, v in enumerate(views):
+        v = _dilate(v, (s, 1) if axis == 1 else (1, s))
+        before = i * d
+        after = length - before - v.shape[axis]
+        pads = [[0, 0]] * 4
+        pads[axis] = [before, after]
+        out.append(tf.pad(v, pads))
+    return out[0] if len(out) == 1 else tf.add_n(out)
+
+
+def col2im(
+    patches: tf.Tensor,
+    padded_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tf.Tensor:
+    """Transpose of `extract_patches`: sums every patch back onto the image.
+
+    (N, Ho, Wo, kh*kw*C) -> (N, Hp, Wp, C). Used for the input gradient; it
+    costs a few pads and adds instead of another im2col of the (usually
+    wider) output gradient.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = kernel_hw, strides, dilation
+    rows = tf.split(patches, kh, axis=-1) if kh > 1 else [patches]  # kh x (N, Ho, Wo, kw*C)
+    x = _scatter_windows(rows, padded_hw[0], sh, dh, axis=1)  # (N, Hp, Wo, kw*C)
+    cols = tf.split(x, kw, axis=-1) if kw > 1 else [x]  # kw x (N, Hp, Wo, C)
+    return _scatter_windows(cols, padded_hw[1], sw, dw, axis=2)  # (N, Hp, Wp, C)
+
+
+def _placement(kw: int, sw: int, dw: int, block: int) -> np.ndarray:
+    """0/1 tensor (tile_w, kw, block): kernel column j feeds output v at tile column u."""
+    tile_w = (block - 1) * sw + (kw - 1) * dw + 1
+    place = np.zeros((tile_w, kw, block), np.float32)
+    for v in range(block):
+        for j in range(kw):
+            place[v * sw + j * dw, j, v] = 1.0
+    return place
+
+
+def choose_block(kernel_shape: Sequence[int], out_w: int, stride_w: int) -> int:
+    """Output columns computed per matmul row (see `conv2d_valid`).
+
+    Few input channels make im2col patches long and thin, so several output
+    columns share one wider patch (a small banded kernel) at the price of a
+    few multiplications by zero. Measured on LeNet's layers in
+    `benchmarks/bench_layers.py`.
+    """
+    _, kw, ci, _ = kernel_shape
+    if kw == 1 or ci * kw >= 32 or stride_w > 1:
+        return 1
+    return max(1, min(out_w, 32 // (ci * kw) + 1, 4))
+
+
 def conv2d_valid(
     x: tf.Tensor,
     kernel: tf.Tensor,
     strides: tuple[int, int] = (1, 1),
     dilation: tuple[int, int] = (1, 1),
+    block: int | None = None,
 ) -> tf.Tensor:
     """Cross-correlation of padded NHWC `x` with a `(kh, kw, C, F)` kernel, no padding.
 
-    Forward: patches then one matmul. Backward (explicit, so autodiff never
-    walks through the many slices): the kernel gradient is one matmul against
-    the forward patches, and the input gradient is this same function applied
-    to the stride-dilated, padded output gradient with the kernel flipped and
-    its channel axes swapped.
+    The output width is cut into blocks of `block` columns. Each block is one
+    row of a matrix product: its input tile (kh rows, `(block-1)*sw + kw`
+    columns, all channels) times a banded expansion of the kernel that maps
+    the tile to `block` outputs of every filter. `block=1` is plain im2col.
+
+    The backward pass is explicit so that autodiff never walks through the
+    many slices: the kernel gradient is one matmul against the saved tiles
+    (folded back through the band), and the input gradient one matmul into
+    tile space followed by `col2im`, the transpose of the tile gather.
     """
     kh, kw, ci, co = kernel.shape
+    sh, sw = strides
+    dh, dw = dilation
     hp, wp = x.shape[1], x.shape[2]
-    ekh, ekw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
-    ho = output_length(hp, ekh, 0, strides[0])
-    wo = output_length(wp, ekw, 0, strides[1])
+    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    ho = output_length(hp, ekh, 0, sh)
+    wo = output_length(wp, ekw, 0, sw)
+    block = choose_block(kernel.shape, wo, sw) if block is None else min(block, wo)
+    n_tiles = -(-wo // block)
+    tile_w = (block - 1) * sw + ekw
+    # Zero columns on the right so the last block is whole; its extra outputs are cut.
+    wp_full = max(wp, (n_tiles * block - 1) * sw + ekw)
+    depth = kh * tile_w * ci if block > 1 else kh * kw * ci
+    place = tf.constant(_placement(kw, sw, dw, block)) if block > 1 else None
+    pointwise = (kh, kw, strides) == (1, 1, (1, 1))
+
+    def banded(kernel):
+        if place is None:
+            return tf.reshape(kernel, [depth, co])  # (kh*kw*C, F)
+        band = tf.einsum("ujv,ijcf->iucvf", tf.cast(place, kernel.dtype), kernel)
+        return tf.reshape(band, [depth, block * co])  # (kh*tile_w*C, block*F)
 
     @tf.custom_gradient
     def _conv(x, kernel):
         n = tf.shape(x)[0]
-        if (kh, kw, strides) == (1, 1, (1, 1)):
-            patches = x
+        xp = x if wp_full == wp else tf.pad(x, [[0, 0], [0, 0], [0, wp_full - wp], [0, 0]])
+        if pointwise:
+            tiles = xp
+        elif block == 1:
+            tiles = extract_patches(xp, (kh, kw), strides, dilation, (ho, wo))
         else:
-            patches = extract_patches(x, (kh, kw), strides, dilation, (ho, wo))
-        flat = tf.reshape(patches, [-1, kh * kw * ci])  # (N*Ho*Wo, kh*kw*C)
-        y = tf.matmul(flat, tf.reshape(kernel, [kh * kw * ci, co]))
-        y = tf.reshape(y, [n, ho, wo, co])  # (N, Ho, Wo, F)
+            tiles = extract_patches(xp, (kh, tile_w), (sh, block * sw), (dh, 1), (ho, n_tiles))
+        flat = tf.reshape(tiles, [-1, depth])  # (N*Ho*tiles, depth)
+        w2d = banded(kernel)
+        y = tf.matmul(flat, w2d)  # (N*Ho*tiles, block*F)
+        y = tf.reshape(y, [n, ho, n_tiles * block, co])[:, :, :wo]  # (N, Ho, Wo, F)
 
         def grad(dy):
-            dy_flat = tf.reshape(dy, [-1, co])  # (N*Ho*Wo, F)
-            d_kernel = tf.reshape(tf.matmul(flat, dy_flat, transpose_a=True), kernel.shape)
-            # Full correlation of the (dilated) output gradient with the
-            # flipped kernel; right padding makes the result exactly Hp x Wp.
-            dyd = _dilate(dy, strides)
-            pads = (
-                (ekh - 1, hp - (ho - 1) * strides[0] - 1),
-                (ekw - 1, wp - (wo - 1) * strides[1] - 1),
-            )
-            flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-            d_x = conv2d_valid(_pad(dyd, pads), flipped, (1, 1), dilation)
-            return d_x, d_kernel
+            if n_tiles * block != wo:
+                dy = tf.pad(dy, [[0, 0], [0, 0], [0, n_tiles * block - wo], [0, 0]])
+            dy_flat = tf.reshape(dy, [-1, block * co])  # (N*Ho*tiles, block*F)
+            d_band = tf.matmul(flat, dy_flat, transpose_a=True)  # (depth, block*F)
+            if place is None:
+                d_kernel = tf.reshape(d_band, kernel.shape)
+            else:
+                d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
+                d_kernel = tf.einsum("ujv,iucvf->ijcf", tf.cast(place, d_band.dtype), d_band)
+            d_tiles = tf.matmul(dy_flat, w2d, transpose_b=True)  # (N*Ho*tiles, depth)
+            d_tiles = tf.reshape(d_tiles, [n, ho, n_tiles, depth])
+            if pointwise:
+                return d_tiles, d_kernel
+            if block == 1:
+                d_x = col2im(d_tiles, (hp, wp_full), (kh, kw), strides, dilation)
+            else:
+                d_x = col2im(d_tiles, (hp, wp_full), (kh, tile_w), (sh, block * sw), (dh, 1))
+            return d_x[:, :, :wp], d_kernel
 
         return y, grad
 

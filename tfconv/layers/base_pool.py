@@ -56,9 +56,14 @@ class BasePool2D(keras.layers.Layer):
         )
         self.padding = _core.normalize_padding(padding)
         self.data_format = "channels_last"
-        self.input_spec = keras.InputSpec(ndim=4)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self._check_input(input_shape)
+
+    def _check_input(self, input_shape: tuple[int | None, ...]) -> None:
+        # Checked at build and at every call (not by an InputSpec) so that errors name the
+        # argument and say what was received.
+        input_shape = tuple(input_shape)
         if len(input_shape) != 4:
             raise ValueError(
                 f"{type(self).__name__} expects a 4-D (batch, height, width, channels) "
@@ -78,6 +83,7 @@ class BasePool2D(keras.layers.Layer):
             )
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        self._check_input(inputs.shape)
         return _core.pool2d(inputs, self.pool_size, self.strides, self.padding, self.mode)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:

@@ -124,21 +124,10 @@ class Conv2D(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.input_spec = keras.InputSpec(ndim=4)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        if len(input_shape) != 4:
-            raise ValueError(
-                f"{type(self).__name__} expects a 4-D (batch, height, width, channels) "
-                f"input. Received: input_shape={tuple(input_shape)}"
-            )
-        _, h, w, c = input_shape
-        if h is None or w is None or c is None:
-            raise ValueError(
-                f"{type(self).__name__} needs static height, width and channels. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        self._check_fits(input_shape)
+        self._check_input(input_shape)
+        c = input_shape[-1]
         self.kernel = self.add_weight(
             name="kernel",
             shape=(*self.kernel_size, c, self.filters),
@@ -155,11 +144,35 @@ class Conv2D(keras.layers.Layer):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
-        self.input_spec = keras.InputSpec(ndim=4, axes={-1: c})
+
+    def _check_input(self, input_shape: tuple[int | None, ...]) -> None:
+        # Checked here (at build and at every call) rather than by an InputSpec, so that
+        # errors name the argument and say what was received.
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects a 4-D (batch, height, width, channels) "
+                f"input. Received: input_shape={input_shape}"
+            )
+        if None in input_shape[1:]:
+            raise ValueError(
+                f"{type(self).__name__} needs static height, width and channels. "
+                f"Received: input_shape={input_shape}"
+            )
+        if self.built and input_shape[-1] != self.kernel.shape[2]:
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.kernel.shape[2]} input channels "
+                f"but the input has {input_shape[-1]}. Received: input_shape={input_shape}"
+            )
+        self._check_fits(input_shape)
 
     def _check_fits(self, input_shape: tuple[int | None, ...]) -> None:
         ho, wo = conv2d_output_shape(
-            input_shape, self.filters, self.kernel_size, self.strides, self.padding,
+            input_shape,
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            self.padding,
             self.dilation_rate,
         )[1:3]
         if ho < 1 or wo < 1:
@@ -171,6 +184,7 @@ class Conv2D(keras.layers.Layer):
             )
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        self._check_input(inputs.shape)
         kernel = tf.cast(self.kernel, self.compute_dtype)
         y = _core.conv2d(inputs, kernel, self.strides, self.padding, self.dilation_rate)
         if self.use_bias:
@@ -181,7 +195,11 @@ class Conv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return conv2d_output_shape(
-            input_shape, self.filters, self.kernel_size, self.strides, self.padding,
+            input_shape,
+            self.filters,
+            self.kernel_size,
+            self.strides,
+            self.padding,
             self.dilation_rate,
         )
 
@@ -201,9 +219,7 @@ class Conv2D(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "activity_regularizer": keras.regularizers.serialize(
-                    self.activity_regularizer
-                ),
+                "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
                 "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }

@@ -1,0 +1,198 @@
+"""The `tfconv` command: one entry point, one subcommand per job.
+
+Parsing lives here and nothing else: each subcommand hands its arguments to
+the library (`tfconv.train`, ...). A bad argument prints one line and exits
+with status 2; a failure of the job itself exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# TensorFlow's C++ start-up chatter hides the lines people came for.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class UsageError(Exception):
+    """A bad command-line value: reported in one line, exit status 2."""
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset",
+        choices=("fashion_mnist", "mnist"),
+        default=None,
+        help="dataset (default: fashion_mnist)",
+    )
+    group.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with the four official IDX .gz files (default: $TFCONV_DATA_DIR, "
+        "Keras's cache, /usr/share/datasets, tensorflow-datasets)",
+    )
+    group.add_argument(
+        "--source",
+        choices=("auto", "dir", "keras", "debian", "tfds"),
+        default=None,
+        help="where to read the data from (default: auto, in that order)",
+    )
+
+
+def _add_train_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model (default: the book's LeNet on Fashion-MNIST)",
+        description="Train a model and write model.keras, metrics.json, history.csv, "
+        "curves.png and TensorBoard logs to --out. Run again with the same --out "
+        "after an interruption to resume from the last finished epoch.",
+    )
+    _add_data_options(p)
+    p.add_argument("--variant", default=None, help="model variant (see `tfconv variants`)")
+    p.add_argument(
+        "--layers",
+        choices=("tfconv", "keras"),
+        default=None,
+        help="tfconv's own layers (default) or Keras's built-ins",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="default: the variant's recipe")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (book: 0.9)")
+    p.add_argument("--batch-size", type=int, default=None, help="book: 256")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=None)
+    p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0)")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="light augmentation: flips and 2-pixel shifts",
+    )
+    p.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        help="auto: mixed_float16 on a GPU of compute capability >= 7.0, float32 on CPU",
+    )
+    p.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA compilation (default: Keras's choice, off on CPU)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        default=None,
+        help="tf.distribute strategy; multiworker reads TF_CONFIG",
+    )
+    p.add_argument("--steps-per-execution", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="default 0")
+    p.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="deterministic ops and data order",
+    )
+    p.add_argument("--limit-train", type=int, default=None, help="use the first N examples")
+    p.add_argument("--limit-test", type=int, default=None)
+    p.add_argument(
+        "--config",
+        default=None,
+        help="JSON file of run and model settings (e.g. a tuner's "
+        "best_config.json); flags given here override it",
+    )
+    p.add_argument("--out", default="saved_models/lenet", help="run folder")
+    p.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="1: progress bar per epoch (default), 2: one line, 0: quiet",
+    )
+    p.set_defaults(run=_run_train)
+
+
+_TRAIN_FLAGS = (
+    "dataset", "data_dir", "source", "variant", "layers", "epochs", "lr", "batch_size",
+    "optimizer", "momentum", "augment", "standardize", "precision", "jit", "strategy",
+    "steps_per_execution", "seed", "deterministic", "limit_train", "limit_test", "verbose",
+)  # fmt: skip
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from tfconv import train
+
+    given = {k: getattr(args, k) for k in _TRAIN_FLAGS if getattr(args, k) is not None}
+    try:
+        if args.config:
+            config = train.config_from_file(args.config, **given)
+        else:
+            config = train.TrainConfig(**given)
+        config.resolved()
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err)) from None
+    try:
+        result = train.train(config, out=args.out)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    except train.TrainingDivergedError as err:
+        print(f"tfconv train: {err}", file=sys.stderr)
+        return 1
+    m = result.metrics
+    print(
+        f"loss {m['loss']:.3f}, train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
+        f"  ({m['wall_seconds']:.1f} s; outputs in {args.out})"
+    )
+    return 0
+
+
+def _add_variants_parser(sub: Any) -> None:
+    p = sub.add_parser("variants", help="list the model variants")
+    p.set_defaults(run=_run_variants)
+
+
+def _run_variants(args: argparse.Namespace) -> int:
+    from tfconv import models
+
+    for name in models.list_variants():
+        print(f"{name:16s} {models.describe(name)}")
+    return 0
+
+
+_PARSERS: list[Callable[[Any], None]] = [_add_train_parser, _add_variants_parser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tfconv import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="tfconv",
+        description="LeNet and the CNN chapter of Dive into Deep Learning on TensorFlow/Keras.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in _PARSERS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs `tfconv ARGS`; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as err:
+        print(f"tfconv {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tfconv {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

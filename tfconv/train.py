@@ -1,0 +1,604 @@
+"""Training: the book's `train_ch6` as a Keras `fit` with the tooling around it.
+
+`train(config)` builds the data pipelines and the model, trains on CPU or
+GPU(s) under the chosen precision and `tf.distribute` strategy, and writes a
+run folder:
+
+- `model.keras`: the trained model;
+- `metrics.json`: final loss and accuracies, throughput, device, precision,
+  wall time, the full configuration and package versions;
+- `history.csv`: one row per epoch (train loss, train acc, test acc, ...);
+- `curves.png`: the book's animator plot (train loss, train acc, test acc);
+- `logs/`: TensorBoard logs; `backup/`: the resume checkpoint while running.
+
+Every file is written to a temporary name and renamed, so an interrupted run
+never leaves a half-written file behind; a run killed mid-way and started
+again with the same output folder resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("fashion_mnist", "mnist")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multiworker")
+HISTORY_FIELDS = (
+    "epoch",
+    "loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "seconds",
+    "examples_per_sec",
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    `None` in `epochs`, `lr`, `batch_size`, `optimizer` and `augment` means
+    "the variant's recipe" (`tfconv.models.get_recipe`), which for `lenet`
+    is the book's: SGD, learning rate 0.9, 10 epochs, batch 256.
+
+    Args:
+        dataset: `"fashion_mnist"` or `"mnist"`.
+        variant: A name from `tfconv.models.list_variants()`.
+        layers: `"tfconv"` (tfconv's own layers) or `"keras"` (built-ins).
+        epochs: Passes over the training set.
+        lr: Learning rate (before any batch-size scaling).
+        batch_size: Global minibatch size (split across replicas).
+        optimizer: `"sgd"`, `"adam"` or `"adamw"`.
+        momentum: SGD momentum (the book uses none).
+        weight_decay: Weight decay for `"adamw"`.
+        augment: Light augmentation (flips and 2-pixel shifts).
+        standardize: Standardise pixels with the dataset's mean and std
+            instead of scaling to [0, 1].
+        precision: `"auto"`, `"float32"`, `"mixed_float16"` or
+            `"mixed_bfloat16"`; auto is `mixed_float16` on a GPU of compute
+            capability >= 7.0 and float32 otherwise.
+        jit: XLA compilation; `None` leaves Keras's choice (off on CPU).
+        strategy: `"default"`, `"mirrored"` (all local GPUs) or
+            `"multiworker"` (`TF_CONFIG`).
+        seed: Seed of initialisation and data order.
+        deterministic: Deterministic ops and data order (reproducible runs).
+        steps_per_execution: Batches per compiled call (fewer Python
+            round trips; the progress bar then moves in larger steps).
+        data_dir: Folder with the official IDX files (see `tfconv.data.load`).
+        source: Where to read the data from (see `tfconv.data.load`).
+        limit_train: Use only the first N training examples (smoke runs).
+        limit_test: Use only the first N test examples.
+        model: Overrides of `tfconv.models.ModelConfig` fields.
+        verbose: 1 for a progress bar per epoch, 2 for one line per epoch,
+            0 for silence.
+    """
+
+    dataset: str = "fashion_mnist"
+    variant: str = "lenet"
+    layers: str = "tfconv"
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    momentum: float = 0.0
+    weight_decay: float = 1e-4
+    augment: bool | None = None
+    standardize: bool = False
+    precision: str = "auto"
+    jit: bool | None = None
+    strategy: str = "default"
+    seed: int = 0
+    deterministic: bool = False
+    steps_per_execution: int = 1
+    data_dir: str | None = None
+    source: str = "auto"
+    limit_train: int | None = None
+    limit_test: int | None = None
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    verbose: int = 1
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the recipe filled in and every field validated."""
+        from tfconv import models
+
+        if self.variant not in models.list_variants():
+            raise ValueError(
+                f"Unknown variant. Valid variants: {', '.join(models.list_variants())}. "
+                f"Received: variant={self.variant!r}"
+            )
+        recipe = models.get_recipe(self.variant)
+        cfg = dataclasses.replace(self, model=dict(self.model))
+        for name in ("epochs", "lr", "batch_size", "optimizer", "augment"):
+            if getattr(cfg, name) is None:
+                setattr(cfg, name, getattr(recipe, name))
+        _check_choice("dataset", cfg.dataset, DATASETS)
+        _check_choice("layers", cfg.layers, models.LAYER_BACKENDS)
+        _check_choice("optimizer", cfg.optimizer, models.OPTIMIZERS)
+        _check_choice("precision", cfg.precision, PRECISIONS)
+        _check_choice("strategy", cfg.strategy, STRATEGIES)
+        _check_number("epochs", cfg.epochs, minimum=1, integer=True)
+        _check_number("batch_size", cfg.batch_size, minimum=1, integer=True)
+        _check_number("steps_per_execution", cfg.steps_per_execution, minimum=1, integer=True)
+        _check_number("lr", cfg.lr, minimum=0.0, strict=True)
+        _check_number("momentum", cfg.momentum, minimum=0.0)
+        _check_number("weight_decay", cfg.weight_decay, minimum=0.0)
+        for name in ("limit_train", "limit_test"):
+            if getattr(cfg, name) is not None:
+                _check_number(name, getattr(cfg, name), minimum=1, integer=True)
+        # Validates the model overrides now rather than after the data loads.
+        models.get_config(cfg.variant).__class__(
+            **{**models.config_to_dict(models.get_config(cfg.variant)), **cfg.model}
+        )
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(choices)}. Received: {name}={value!r}"
+        )
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    minimum: float,
+    strict: bool = False,
+    integer: bool = False,
+) -> None:
+    kinds = (int,) if integer else (int, float)
+    bad_type = isinstance(value, bool) or not isinstance(value, kinds)
+    if bad_type or value < minimum or (strict and value == minimum):
+        what = "an integer" if integer else "a number"
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"`{name}` must be {what} {bound}. Received: {name}={value!r}")
+
+
+def config_from_file(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+    """Reads a JSON run configuration.
+
+    The file holds `TrainConfig` fields and/or `tfconv.models.ModelConfig`
+    fields at its top level (as `tfconv tune` writes `best_config.json`), or
+    model fields under `"model"`. Unknown keys are an error.
+    """
+    from tfconv import models
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"Cannot read the config file: {err}. Received: config={path}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"The config file must hold a JSON object. Received: config={path}")
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    model_fields = {f.name for f in dataclasses.fields(models.ModelConfig)}
+    kwargs: dict[str, Any] = {"model": dict(data.pop("model", {}) or {})}
+    for key, value in data.items():
+        if key in train_fields:
+            kwargs[key] = value
+        elif key in model_fields:
+            kwargs["model"][key] = value
+        else:
+            raise ValueError(
+                f"Unknown key {key!r} in the config file; valid keys are TrainConfig "
+                f"fields ({', '.join(sorted(train_fields))}) and model fields "
+                f"({', '.join(sorted(model_fields))}). Received: config={path}"
+            )
+    for key, value in overrides.items():
+        if key == "model":
+            kwargs["model"].update(value)
+        else:
+            kwargs[key] = value
+    return TrainConfig(**kwargs)
+
+
+# --------------------------------------------------------------------------
+# Device, precision, strategy
+# --------------------------------------------------------------------------
+
+
+def describe_device() -> str:
+    """A short name of where training runs, e.g. `"CPU (2 cores)"` or the GPU's."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        return f"{len(gpus)} x {names[0]}" if len(gpus) > 1 else f"GPU ({names[0]})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def resolve_precision(precision: str) -> str:
+    """Maps `"auto"` to `mixed_float16` on a capable GPU, `float32` elsewhere."""
+    import tensorflow as tf
+
+    _check_choice("precision", precision, PRECISIONS)
+    if precision != "auto":
+        return precision
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and tuple(capability) >= (7, 0):
+            return "mixed_float16"
+    # Measured here: on CPU, mixed precision is slower than float32.
+    return "float32"
+
+
+def make_strategy(name: str) -> Any:
+    """The `tf.distribute` strategy for `"default"`, `"mirrored"` or `"multiworker"`."""
+    import tensorflow as tf
+
+    _check_choice("strategy", name, STRATEGIES)
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "`strategy='multiworker'` needs the TF_CONFIG environment variable "
+                "(cluster and task). Received: strategy='multiworker'"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy: Any) -> bool:
+    """True on the worker that writes outputs (always true off multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
+def make_optimizer(name: str, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Any:
+    """A Keras optimizer by name."""
+    import keras
+
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
+    raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
+
+
+# --------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yields a temporary path beside `target`; renames it over `target` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(target: str | os.PathLike, data: Any) -> None:
+    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_model_atomic(model: Any, target: str | os.PathLike) -> None:
+    """`model.save` to a temporary `.keras` file, then rename."""
+    with atomic_path(target, suffix=".keras") as tmp:
+        tmp.unlink()  # Keras refuses to overwrite silently in some versions.
+        model.save(tmp)
+
+
+# --------------------------------------------------------------------------
+# History and reporting
+# --------------------------------------------------------------------------
+
+
+def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a `history.csv` as dicts of floats (empty if there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [
+            {k: float(v) for k, v in row.items() if v not in ("", None)}
+            for row in csv.DictReader(f)
+        ]
+
+
+def write_history(path: str | os.PathLike, rows: list[dict[str, float]]) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(row.get(k)) for k in HISTORY_FIELDS})
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}"
+    return str(int(value)) if isinstance(value, float) else str(value)
+
+
+def _make_reporter(
+    out: Path | None,
+    num_train: int,
+    epochs: int,
+    device: str,
+    print_fn: Callable[[str], None],
+    history: list[dict[str, float]],
+) -> Any:
+    """A callback printing the book's per-epoch lines and keeping `history.csv`."""
+    import keras
+
+    class EpochReporter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Mapping | None = None) -> None:
+            self._start = time.perf_counter()
+            self._train_seconds = None
+
+        def on_test_begin(self, logs: Mapping | None = None) -> None:
+            # Validation runs inside the epoch; throughput counts training only.
+            if self._train_seconds is None:
+                self._train_seconds = time.perf_counter() - self._start
+
+        def on_epoch_end(self, epoch: int, logs: Mapping | None = None) -> None:
+            logs = dict(logs or {})
+            seconds = self._train_seconds or (time.perf_counter() - self._start)
+            row = {
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", float("nan"))),
+                "train_acc": float(logs.get("accuracy", float("nan"))),
+                "test_loss": float(logs.get("val_loss", float("nan"))),
+                "test_acc": float(logs.get("val_accuracy", float("nan"))),
+                "seconds": seconds,
+                "examples_per_sec": num_train / seconds,
+            }
+            # A resumed run repeats no epoch: drop rows from an interrupted attempt.
+            del history[epoch:]
+            history.append(row)
+            if out is not None:
+                write_history(out / "history.csv", history)
+            print_fn(
+                f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.3f}, "
+                f"train acc {row['train_acc']:.3f}, test acc {row['test_acc']:.3f}"
+            )
+            print_fn(f"{row['examples_per_sec']:.1f} examples/sec on {device}")
+
+    return EpochReporter()
+
+
+def _make_nan_guard() -> Any:
+    import keras
+
+    class StopOnNaN(keras.callbacks.TerminateOnNaN):
+        """Keras's `TerminateOnNaN`, remembering why so the run can say so."""
+
+        stopped_at: int | None = None
+
+        def on_batch_end(self, batch: int, logs: Mapping | None = None) -> None:
+            super().on_batch_end(batch, logs)
+            if self.model.stop_training and self.stopped_at is None:
+                self.stopped_at = batch
+
+    return StopOnNaN()
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; training was stopped."""
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in ("tfconv", "tensorflow", "keras", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: the model, the per-epoch history and the metrics."""
+
+    model: Any
+    history: list[dict[str, float]]
+    metrics: dict[str, Any]
+    out: Path | None
+
+
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike | None = None,
+    print_fn: Callable[[str], None] = print,
+) -> TrainResult:
+    """Trains a model as `config` says and writes the run folder `out`.
+
+    Args:
+        config: The run's `TrainConfig`.
+        out: Output folder (created). `None` writes nothing (no resume).
+        print_fn: Where the per-epoch lines go.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        ValueError: For a bad configuration (before any data is read).
+        TrainingDivergedError: If the loss became NaN or infinite.
+
+    Example:
+
+    >>> result = train(TrainConfig(epochs=1, limit_train=2048), out="saved_models/demo")
+    >>> result.metrics["test_acc"]
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfconv import data, models
+
+    cfg = config.resolved()
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        check_writable(out_dir)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(cfg.seed)
+
+    precision = resolve_precision(cfg.precision)
+    strategy = make_strategy(cfg.strategy)
+    chief = is_chief(strategy)
+    device = describe_device()
+    pipes = data.pipelines(
+        cfg.dataset,
+        cfg.batch_size,
+        data_dir=cfg.data_dir,
+        source=cfg.source,
+        standardize=cfg.standardize,
+        augment=cfg.augment,
+        seed=cfg.seed,
+        deterministic=cfg.deterministic,
+        limit_train=cfg.limit_train,
+        limit_test=cfg.limit_test,
+    )
+
+    previous_policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        with strategy.scope():
+            model = models.build(cfg.variant, layers=cfg.layers, **cfg.model)
+            optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+            model.compile(
+                optimizer=optimizer,
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+                jit_compile="auto" if cfg.jit is None else cfg.jit,
+                steps_per_execution=cfg.steps_per_execution,
+            )
+        # Non-chief workers write checkpoints and logs to a scratch folder
+        # (Keras's multi-worker convention) so that only the chief's survive.
+        work_dir = out_dir if chief else Path(tempfile.mkdtemp(prefix="tfconv-worker-"))
+        history = read_history(out_dir / "history.csv") if (out_dir and chief) else []
+        reporter = _make_reporter(
+            out_dir if chief else None,
+            pipes.num_train,
+            cfg.epochs,
+            device,
+            print_fn if chief else (lambda _: None),
+            history,
+        )
+        nan_guard = _make_nan_guard()
+        # Our own progress bar first, so each epoch's summary prints after it.
+        callbacks = [keras.callbacks.ProgbarLogger(), nan_guard, reporter]
+        if work_dir is not None:
+            callbacks.append(
+                keras.callbacks.BackupAndRestore(str(work_dir / "backup"), delete_checkpoint=True)
+            )
+            callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs"), profile_batch=0))
+        start = time.perf_counter()
+        model.fit(
+            pipes.train,
+            epochs=cfg.epochs,
+            validation_data=pipes.test,
+            callbacks=callbacks,
+            verbose=cfg.verbose if chief else 0,
+            shuffle=False,  # the pipeline shuffles per example; Keras cannot
+        )
+        wall = time.perf_counter() - start
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+
+    if nan_guard.stopped_at is not None:
+        raise TrainingDivergedError(
+            f"The loss became NaN or infinite in epoch {len(history) + 1}, batch "
+            f"{nan_guard.stopped_at}; training was stopped. Try a smaller learning rate "
+            f"(lr={cfg.lr}) or float32 precision (precision={precision})."
+        )
+
+    last = history[-1] if history else {}
+    throughputs = [r["examples_per_sec"] for r in history]
+    metrics = {
+        "loss": last.get("loss"),
+        "train_acc": last.get("train_acc"),
+        "test_loss": last.get("test_loss"),
+        "test_acc": last.get("test_acc"),
+        "epochs": len(history),
+        "examples_per_sec": sum(throughputs) / len(throughputs) if throughputs else None,
+        # The first epoch pays for tracing and compilation.
+        "examples_per_sec_after_first": (
+            sum(throughputs[1:]) / len(throughputs[1:]) if len(throughputs) > 1 else None
+        ),
+        "wall_seconds": wall,
+        "device": device,
+        "precision": precision,
+        "strategy": cfg.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "num_params": model.count_params(),
+        "num_train": pipes.num_train,
+        "num_test": pipes.num_test,
+        "config": cfg.to_dict(),
+        "versions": package_versions(),
+        "command": " ".join(sys.argv),
+    }
+    if out_dir is not None and chief:
+        save_model_atomic(model, out_dir / "model.keras")
+        write_json_atomic(out_dir / "metrics.json", metrics)
+        from tfconv import viz
+
+        viz.save_figure(
+            viz.plot_curves(history, title=f"{cfg.variant} on {cfg.dataset}"),
+            out_dir / "curves.png",
+        )
+    return TrainResult(model=model, history=history, metrics=metrics, out=out_dir)
+
+
+def check_writable(out: Path) -> None:
+    """Raises `ValueError` if `out` cannot be created or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"The output folder is not writable ({err.strerror}). Received: out={str(out)!r}"
+        ) from None
