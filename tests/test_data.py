@@ -10,7 +10,6 @@ import dataclasses
 import gzip
 import hashlib
 import math
-import os
 from pathlib import Path
 from types import MappingProxyType
 
@@ -32,21 +31,6 @@ MNIST_CLASS_COUNTS = (
 # --------------------------------------------------------------------------
 # Helpers and fixtures
 # --------------------------------------------------------------------------
-
-
-def shared_data_dir() -> Path:
-    env = os.environ.get(data.DATA_DIR_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    root = shared_data_dir()
-    if not (root / "fashion-mnist").is_dir() or not (root / "mnist").is_dir():
-        pytest.skip(f"real datasets not found in {root}; set {data.DATA_DIR_ENV}")
-    return root
 
 
 @pytest.fixture(autouse=True)

@@ -405,7 +405,8 @@ def pool2d(
         xp = xp[:, : ho * kh, : wo * kw]
         xp = tf.reshape(xp, [n, ho, kh, wo, kw, c])  # (N, Ho, kh, Wo, kw, C)
         if mode == "max":
-            y = tf.reduce_max(tf.reduce_max(xp, axis=4), axis=2)
+            y = _reduce_views([xp[:, :, :, :, j] for j in range(kw)], mode)  # (N, Ho, kh, Wo, C)
+            y = _reduce_views([y[:, :, i] for i in range(kh)], mode)  # (N, Ho, Wo, C)
         else:
             y = tf.reduce_sum(xp, axis=[2, 4])
     else:

@@ -532,7 +532,13 @@ def train(
         callbacks = [keras.callbacks.ProgbarLogger(), nan_guard, reporter]
         if work_dir is not None:
             callbacks.append(
-                keras.callbacks.BackupAndRestore(str(work_dir / "backup"), delete_checkpoint=True)
+                keras.callbacks.BackupAndRestore(
+                    # A kill while the checkpoint is written leaves a corrupt
+                    # file; the double checkpoint falls back to the previous one.
+                    str(work_dir / "backup"),
+                    delete_checkpoint=True,
+                    double_checkpoint=True,
+                )
             )
             callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs"), profile_batch=0))
         start = time.perf_counter()

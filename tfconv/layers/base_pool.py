@@ -55,6 +55,14 @@ class BasePool2D(keras.layers.Layer):
             self.pool_size if strides is None else _core.normalize_pair(strides, "strides")
         )
         self.padding = _core.normalize_padding(padding)
+        if not isinstance(self.padding, str) and any(
+            max(self.padding[axis]) >= self.pool_size[axis] for axis in range(2)
+        ):
+            # Otherwise some windows would cover only padding (a max of dtype.min).
+            raise ValueError(
+                f"`padding` must be smaller than `pool_size` {self.pool_size} on every side. "
+                f"Received: padding={padding!r}"
+            )
         self.data_format = "channels_last"
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:

@@ -1,0 +1,261 @@
+"""Training end to end: outputs, resume after SIGKILL, distribution, precision, CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfconv import cli, train
+
+
+@pytest.fixture(autouse=True)
+def _real_data(data_root, monkeypatch):
+    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+
+
+SMALL = dict(limit_train=2048, limit_test=512, batch_size=128, verbose=0)
+
+
+def _history(path: Path) -> list[dict[str, str]]:
+    with (path / "history.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _env(data_root: Path) -> dict[str, str]:
+    env = dict(os.environ, TFCONV_DATA_DIR=str(data_root), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+class TestTrainRun:
+    def test_short_run_learns_and_writes_every_file(self, data_root, tmp_path):
+        config = train.TrainConfig(
+            epochs=2, optimizer="adam", lr=3e-3, variant="lenet_relu", **SMALL
+        )
+        result = train.train(config, out=tmp_path, print_fn=lambda _: None)
+        for name in ("model.keras", "metrics.json", "history.csv", "curves.png"):
+            assert (tmp_path / name).stat().st_size > 0, name
+        assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
+        assert not (tmp_path / "backup").exists(), "the resume checkpoint outlives the run"
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        # Chance is 0.1; two epochs on 2k images of a ReLU LeNet reach far more.
+        assert metrics["test_acc"] > 0.5
+        assert metrics["num_params"] == result.model.count_params()
+        assert metrics["config"]["variant"] == "lenet_relu"
+        assert metrics["precision"] == "float32"
+        rows = _history(tmp_path)
+        assert [int(r["epoch"]) for r in rows] == [1, 2]
+        assert float(rows[-1]["test_acc"]) == pytest.approx(metrics["test_acc"], abs=1e-5)
+        assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_saved_model_reloads_with_same_predictions(self, data_root, tmp_path):
+        import keras
+
+        config = train.TrainConfig(epochs=1, **SMALL)
+        result = train.train(config, out=tmp_path, print_fn=lambda _: None)
+        x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+        reloaded = keras.models.load_model(tmp_path / "model.keras")
+        np.testing.assert_allclose(reloaded.predict(x, verbose=0), result.model(x), atol=1e-6)
+
+    def test_prints_the_books_epoch_lines(self, data_root, tmp_path):
+        lines: list[str] = []
+        train.train(train.TrainConfig(epochs=1, **SMALL), out=None, print_fn=lines.append)
+        assert lines[0].startswith("epoch 1/1: loss ")
+        assert ", train acc " in lines[0] and ", test acc " in lines[0]
+        assert lines[1].endswith(f" examples/sec on CPU ({os.cpu_count()} cores)")
+
+    def test_deterministic_runs_are_identical(self, data_root):
+        config = train.TrainConfig(epochs=1, seed=7, deterministic=True, **SMALL)
+        a = train.train(config, print_fn=lambda _: None).metrics
+        b = train.train(config, print_fn=lambda _: None).metrics
+        assert a["test_acc"] == b["test_acc"]
+        assert a["loss"] == b["loss"]
+
+    def test_mixed_precision_keeps_logits_and_loss_float32(self, data_root):
+        import keras
+
+        config = train.TrainConfig(epochs=1, precision="mixed_float16", **SMALL)
+        result = train.train(config, print_fn=lambda _: None)
+        assert np.isfinite(result.metrics["loss"])
+        assert result.metrics["precision"] == "mixed_float16"
+        assert result.model.layers[1].compute_dtype == "float16"
+        logits = result.model(np.zeros((2, 28, 28, 1), np.float32))
+        assert logits.dtype == "float32"
+        # The global policy is restored for whoever trains next.
+        assert keras.mixed_precision.dtype_policy().name == "float32"
+
+    def test_divergence_is_reported(self, data_root):
+        config = train.TrainConfig(
+            epochs=1, variant="lenet_relu", optimizer="sgd", lr=1e6, **SMALL
+        )
+        with pytest.raises(train.TrainingDivergedError, match="smaller learning rate"):
+            train.train(config, print_fn=lambda _: None)
+
+
+class TestConfig:
+    def test_recipe_fills_unset_fields(self):
+        cfg = train.TrainConfig().resolved()
+        assert (cfg.optimizer, cfg.lr, cfg.epochs, cfg.batch_size) == ("sgd", 0.9, 10, 256)
+
+    def test_config_file_mixes_train_and_model_fields(self, tmp_path):
+        path = tmp_path / "best.json"
+        path.write_text(json.dumps({"variant": "lenet", "lr": 0.1, "activation": "relu"}))
+        cfg = train.config_from_file(path, epochs=3).resolved()
+        assert (cfg.lr, cfg.epochs, cfg.model) == (0.1, 3, {"activation": "relu"})
+
+    @pytest.mark.parametrize(
+        "kwargs, name",
+        [
+            ({"lr": 0.0}, "lr"),
+            ({"lr": -1.0}, "lr"),
+            ({"epochs": 0}, "epochs"),
+            ({"batch_size": 0}, "batch_size"),
+            ({"dataset": "cifar10"}, "dataset"),
+            ({"variant": "alexnet"}, "variant"),
+            ({"precision": "float64"}, "precision"),
+        ],
+    )
+    def test_bad_values_name_the_field(self, kwargs, name):
+        with pytest.raises(ValueError, match=rf"Received: {name}="):
+            train.TrainConfig(**kwargs).resolved()
+
+    def test_unknown_config_key(self, tmp_path):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({"learning_rate": 0.1}))
+        with pytest.raises(ValueError, match="Unknown key 'learning_rate'"):
+            train.config_from_file(path)
+
+
+class TestCli:
+    @pytest.mark.parametrize(
+        "argv, needle",
+        [
+            (["--variant", "alexnet"], "variant"),
+            (["--lr", "0"], "lr"),
+            (["--lr", "-0.5"], "lr"),
+            (["--epochs", "0"], "epochs"),
+        ],
+    )
+    def test_bad_input_exits_2_with_one_line(self, argv, needle, tmp_path, capsys):
+        code = cli.main(["train", "--out", str(tmp_path / "run"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2
+        assert len(err.splitlines()) == 1 and needle in err and "Received" in err
+
+    def test_unknown_dataset_exits_2(self, capsys):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["train", "--dataset", "cifar10"])
+        assert info.value.code == 2
+        assert "cifar10" in capsys.readouterr().err
+
+    def test_unwritable_out_exits_2(self, data_root, tmp_path, capsys):
+        blocker = tmp_path / "file"
+        blocker.write_text("not a folder")
+        code = cli.main(["train", "--epochs", "1", "--out", str(blocker / "run")])
+        assert code == 2
+        assert "not writable" in capsys.readouterr().err
+
+    def test_help_lists_subcommands(self, capsys):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["--help"])
+        assert info.value.code == 0
+        assert "train" in capsys.readouterr().out
+
+
+def _run_tfconv(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
+    code = "import sys; from tfconv.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **kw)
+
+
+class TestFaultTolerance:
+    def test_resume_after_sigkill(self, data_root, tmp_path):
+        out = tmp_path / "run"
+        args = ["train", "--epochs", "4", "--limit-train", "4096", "--limit-test", "256",
+                "--batch-size", "64", "--verbose", "2", "--out", str(out)]  # fmt: skip
+        env = _env(data_root)
+        proc = _run_tfconv(args, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        # Kill once two epochs are recorded and their checkpoint is on disk.
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = (out / "history.csv").exists() and len(_history(out)) >= 2
+            if done and any((out / "backup").glob("*.json")):
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at = len(_history(out))
+        assert 2 <= killed_at < 4
+        assert not (out / "metrics.json").exists()
+
+        second = _run_tfconv(args, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        log = second.communicate(timeout=300)[0].decode()
+        assert second.returncode == 0, log
+        assert "Epoch 1/4" not in log, "the restarted run began from scratch"
+        assert [int(r["epoch"]) for r in _history(out)] == [1, 2, 3, 4]
+        assert json.loads((out / "metrics.json").read_text())["epochs"] == 4
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class TestDistributed:
+    def test_mirrored_on_two_logical_cpus(self, data_root, tmp_path):
+        script = textwrap.dedent(
+            f"""
+            import json, tensorflow as tf
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+            from tfconv import train
+            cfg = train.TrainConfig(strategy="mirrored", epochs=1, limit_train=1024,
+                                    limit_test=256, batch_size=128, verbose=0)
+            result = train.train(cfg, out={str(tmp_path)!r}, print_fn=lambda _: None)
+            print(json.dumps(result.metrics["replicas"]))
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=_env(data_root), capture_output=True,
+            text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip().splitlines()[-1] == "2"
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        assert metrics["strategy"] == "mirrored" and np.isfinite(metrics["loss"])
+
+    def test_multiworker_two_processes_on_loopback(self, data_root, tmp_path):
+        ports = _free_ports(2)
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+        procs = []
+        for index in range(2):
+            env = _env(data_root)
+            env["TF_CONFIG"] = json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            )
+            args = ["train", "--strategy", "multiworker", "--epochs", "1",
+                    "--limit-train", "1024", "--limit-test", "256", "--batch-size", "128",
+                    "--verbose", "0", "--out", str(tmp_path / "run")]  # fmt: skip
+            procs.append(_run_tfconv(args, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        logs = [p.communicate(timeout=300)[0].decode() for p in procs]
+        for proc, log in zip(procs, logs, strict=True):
+            assert proc.returncode == 0, log[-3000:]
+        metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert metrics["replicas"] == 2 and metrics["strategy"] == "multiworker"
