@@ -8,6 +8,7 @@ with status 2; a failure of the job itself exits with status 1.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,7 +22,8 @@ class UsageError(Exception):
     """A bad command-line value: reported in one line, exit status 2."""
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """`--dataset`, `--data-dir` and `--source`, shared by every data-reading command."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
@@ -51,7 +53,7 @@ def _add_train_parser(sub: Any) -> None:
         "curves.png and TensorBoard logs to --out. Run again with the same --out "
         "after an interruption to resume from the last finished epoch.",
     )
-    _add_data_options(p)
+    add_data_options(p)
     p.add_argument("--variant", default=None, help="model variant (see `tfconv variants`)")
     p.add_argument(
         "--layers",
@@ -165,6 +167,10 @@ def _run_variants(args: argparse.Namespace) -> int:
 
 _PARSERS: list[Callable[[Any], None]] = [_add_train_parser, _add_variants_parser]
 
+# Further subcommands live in `tfconv.commands.<name>`, each module with
+# `add_parser(subparsers)` that registers its parser and sets `run=`.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
 
 def build_parser() -> argparse.ArgumentParser:
     from tfconv import __version__
@@ -177,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in _PARSERS:
         add(sub)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"tfconv.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of `tfconv` beyond `train`; each module has `add_parser(subparsers)`."""
