@@ -139,7 +139,7 @@ def _run_train(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     try:
         result = train.train(config, out=args.out)
-    except (ValueError, FileNotFoundError) as err:
+    except train.ConfigError as err:
         raise UsageError(str(err)) from None
     except train.TrainingDivergedError as err:
         print(f"tfconv train: {err}", file=sys.stderr)

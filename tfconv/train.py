@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -30,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 DATASETS = ("fashion_mnist", "mnist")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -417,6 +420,10 @@ def _make_nan_guard() -> Any:
     return StopOnNaN()
 
 
+class ConfigError(ValueError):
+    """A bad run configuration, output folder or data set, found before training."""
+
+
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; training was stopped."""
 
@@ -464,7 +471,8 @@ def train(
         A `TrainResult`.
 
     Raises:
-        ValueError: For a bad configuration (before any data is read).
+        ConfigError: For a bad configuration, an unwritable output folder, or
+            data that cannot be found or read (all found before training).
         TrainingDivergedError: If the loss became NaN or infinite.
 
     Example:
@@ -477,30 +485,33 @@ def train(
 
     from tfconv import data, models
 
-    cfg = config.resolved()
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        check_writable(out_dir)
+    try:
+        cfg = config.resolved()
+        out_dir = Path(out) if out is not None else None
+        if out_dir is not None:
+            check_writable(out_dir)
+        precision = resolve_precision(cfg.precision)
+        strategy = make_strategy(cfg.strategy)
+        pipes = data.pipelines(
+            cfg.dataset,
+            cfg.batch_size,
+            data_dir=cfg.data_dir,
+            source=cfg.source,
+            standardize=cfg.standardize,
+            augment=cfg.augment,
+            seed=cfg.seed,
+            deterministic=cfg.deterministic,
+            limit_train=cfg.limit_train,
+            limit_test=cfg.limit_test,
+        )
+    except (ValueError, data.DataNotFoundError) as err:
+        # Everything up to here is the user's input; what fails later is not.
+        raise ConfigError(str(err)) from err
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
-
-    precision = resolve_precision(cfg.precision)
-    strategy = make_strategy(cfg.strategy)
     chief = is_chief(strategy)
     device = describe_device()
-    pipes = data.pipelines(
-        cfg.dataset,
-        cfg.batch_size,
-        data_dir=cfg.data_dir,
-        source=cfg.source,
-        standardize=cfg.standardize,
-        augment=cfg.augment,
-        seed=cfg.seed,
-        deterministic=cfg.deterministic,
-        limit_train=cfg.limit_train,
-        limit_test=cfg.limit_test,
-    )
 
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision)
@@ -529,8 +540,10 @@ def train(
         )
         nan_guard = _make_nan_guard()
         # Our own progress bar first, so each epoch's summary prints after it.
-        callbacks = [keras.callbacks.ProgbarLogger(), nan_guard, reporter]
-        if work_dir is not None:
+        callbacks = [nan_guard, reporter]
+        if chief and cfg.verbose:
+            callbacks.insert(0, keras.callbacks.ProgbarLogger())
+        if work_dir is not None and cfg.strategy != "multiworker":
             callbacks.append(
                 keras.callbacks.BackupAndRestore(
                     # A kill while the checkpoint is written leaves a corrupt
@@ -542,14 +555,17 @@ def train(
             )
             callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs"), profile_batch=0))
         start = time.perf_counter()
-        model.fit(
-            pipes.train,
-            epochs=cfg.epochs,
-            validation_data=pipes.test,
-            callbacks=callbacks,
-            verbose=cfg.verbose if chief else 0,
-            shuffle=False,  # the pipeline shuffles per example; Keras cannot
-        )
+        if cfg.strategy == "multiworker":
+            fit_custom_loop(model, strategy, pipes, cfg.epochs, callbacks, work_dir, chief)
+        else:
+            model.fit(
+                pipes.train,
+                epochs=cfg.epochs,
+                validation_data=pipes.test,
+                callbacks=callbacks,
+                verbose=cfg.verbose if chief else 0,
+                shuffle=False,  # the pipeline shuffles per example; Keras cannot
+            )
         wall = time.perf_counter() - start
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
@@ -596,6 +612,106 @@ def train(
             out_dir / "curves.png",
         )
     return TrainResult(model=model, history=history, metrics=metrics, out=out_dir)
+
+
+def fit_custom_loop(
+    model: Any,
+    strategy: Any,
+    pipes: Any,
+    epochs: int,
+    callbacks: list[Any],
+    work_dir: Path | None,
+    chief: bool,
+) -> None:
+    """`model.fit` for `MultiWorkerMirroredStrategy`, as a custom training loop.
+
+    Keras 3's `fit` fails under the collective strategy (it reduces an
+    `(x, y)` batch with `strategy.reduce`; keras-team/keras#20585), so this
+    loop does the same job with `strategy.run`, drives the same callbacks
+    (progress bar, NaN guard, epoch reporter, TensorBoard) through Keras's
+    `CallbackList`, and checkpoints with `tf.train.CheckpointManager` (atomic;
+    resumes from the last finished epoch) instead of `BackupAndRestore`.
+    """
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    global_batch = pipes.batch_size
+
+    @tf.function
+    def train_step(x, y):
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                per_example = loss_fn(y, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses or [0.0]))
+                scaled = model.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            return _sums(per_example, logits, y)
+
+        return _reduce(strategy, strategy.run(step, args=(x, y)))
+
+    @tf.function
+    def test_step(x, y):
+        def step(x, y):
+            logits = model(x, training=False)
+            return _sums(loss_fn(y, logits), logits, y)
+
+        return _reduce(strategy, strategy.run(step, args=(x, y)))
+
+    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
+    manager = None
+    if work_dir is not None:
+        manager = tf.train.CheckpointManager(ckpt, str(work_dir / "backup"), max_to_keep=1)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint)
+    train_data = strategy.experimental_distribute_dataset(pipes.train)
+    test_data = strategy.experimental_distribute_dataset(pipes.test)
+    cb = keras.callbacks.CallbackList(
+        callbacks, model=model, epochs=epochs, steps=pipes.steps_per_epoch, verbose=1
+    )
+    model.stop_training = False
+    cb.on_train_begin()
+    for epoch in range(int(epoch_var.numpy()), epochs):
+        cb.on_epoch_begin(epoch)
+        totals = np.zeros(3)
+        for step, (x, y) in enumerate(train_data):
+            totals += [float(v) for v in train_step(x, y)]
+            logs = {"loss": totals[0] / totals[2], "accuracy": totals[1] / totals[2]}
+            cb.on_train_batch_end(step, logs)
+            if model.stop_training:
+                break
+        if model.stop_training:
+            break
+        cb.on_test_begin()
+        val = np.zeros(3)
+        for x, y in test_data:
+            val += [float(v) for v in test_step(x, y)]
+        logs.update(val_loss=val[0] / val[2], val_accuracy=val[1] / val[2])
+        cb.on_test_end()
+        cb.on_epoch_end(epoch, logs)
+        epoch_var.assign(epoch + 1)
+        if manager is not None:
+            manager.save()
+    cb.on_train_end()
+    if work_dir is not None and not model.stop_training:
+        shutil.rmtree(work_dir / "backup", ignore_errors=True)
+
+
+def _sums(per_example_loss: Any, logits: Any, labels: Any) -> tuple[Any, Any, Any]:
+    import tensorflow as tf
+
+    predicted = tf.cast(tf.argmax(logits, axis=-1), labels.dtype)
+    correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+    count = tf.cast(tf.size(labels), tf.float32)
+    return tf.reduce_sum(tf.cast(per_example_loss, tf.float32)), correct, count
+
+
+def _reduce(strategy: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(strategy.reduce("SUM", v, axis=None) for v in values)
 
 
 def check_writable(out: Path) -> None:
