@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -459,6 +459,7 @@ def train(
     config: TrainConfig,
     out: str | os.PathLike | None = None,
     print_fn: Callable[[str], None] = print,
+    extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Trains a model as `config` says and writes the run folder `out`.
 
@@ -466,6 +467,7 @@ def train(
         config: The run's `TrainConfig`.
         out: Output folder (created). `None` writes nothing (no resume).
         print_fn: Where the per-epoch lines go.
+        extra_callbacks: More Keras callbacks (e.g. early stopping).
 
     Returns:
         A `TrainResult`.
@@ -540,7 +542,7 @@ def train(
         )
         nan_guard = _make_nan_guard()
         # Our own progress bar first, so each epoch's summary prints after it.
-        callbacks = [nan_guard, reporter]
+        callbacks = [nan_guard, reporter, *extra_callbacks]
         if chief and cfg.verbose:
             callbacks.insert(0, keras.callbacks.ProgbarLogger())
         if work_dir is not None and cfg.strategy != "multiworker":

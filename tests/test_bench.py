@@ -1,0 +1,41 @@
+"""`tfconv bench --quick`: every benchmark produces numbers (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from tfconv import bench, cli, models
+
+
+def _finite_numbers(tree) -> list[float]:
+    if isinstance(tree, dict):
+        return [v for x in tree.values() for v in _finite_numbers(x)]
+    if isinstance(tree, list):
+        return [v for x in tree for v in _finite_numbers(x)]
+    return [tree] if isinstance(tree, float) else []
+
+
+def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+    assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "bench.json").read_text())
+    for section in ("layers_training", "layer_micro", "pipeline", "roofline",
+                    "time_to_accuracy", "inference", "ops"):  # fmt: skip
+        assert results[section], section
+        numbers = _finite_numbers(results[section])
+        assert numbers and all(math.isfinite(v) for v in numbers), section
+    assert results["layers_training"]["tfconv_examples_per_sec"] > 0
+    assert 0 < results["roofline"]["fraction_of_peak"] < 1
+    assert 0 <= results["pipeline"]["input_wait_share"] < 1
+    assert "| tfconv |" in (tmp_path / "bench.md").read_text()
+
+
+def test_lenet_flops_match_a_direct_count():
+    # LeNet by hand: conv1 28*28*6 outputs x 25 MACs, conv2 10*10*16 x 150,
+    # dense 400*120 + 120*84 + 84*10; training = forward x 3.
+    macs = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+    flops = bench.training_flops_per_example(models.build("lenet"))
+    assert flops["forward"] == 2 * macs
+    assert flops["training"] == 6 * macs
+    assert bench.training_flops_per_example(models.build("lenet", layers="keras")) == flops

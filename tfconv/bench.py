@@ -1,0 +1,636 @@
+"""The benchmark suite behind `tfconv bench`: measured, never assumed.
+
+Every comparison is taken in one run with the contenders interleaved, so that
+the noise of a shared machine falls on all of them alike, and every speed is
+reported next to the machine's own measured matmul peak.
+
+Sections (each a function returning a JSON-friendly dict):
+
+1. `layers_training` and `layer_micro`: LeNet training with tfconv's layers
+   vs Keras's, and forward/backward microbenchmarks of the layers;
+2. `pipeline`: tfconv's `tf.data` pipeline vs a naive one, and the share of a
+   training epoch spent waiting for input;
+3. `roofline`: measured float32 matmul FLOP/s, LeNet's FLOPs per training
+   example, and the achieved fraction of the peak;
+4. `time_to_accuracy`: wall seconds from start to a test-accuracy target;
+5. `inference`: single-image latency and batch throughput of Keras, SavedModel
+   and TFLite (float32, int8) on one CPU thread;
+6. `ops`: vectorised `corr2d`/`pool2d` vs the plain-loop reference.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PrintFn = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _best_time(fn: Callable[[], Any], repeats: int = 5, number: int = 1) -> float:
+    """Best of `repeats` timings of `number` calls, in seconds per call."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def _compiled_model(variant: str, layers: str, jit: bool, lr: float | None = None) -> Any:
+    import keras
+
+    from tfconv import models, train
+
+    recipe = models.get_recipe(variant)
+    model = models.build(variant, layers=layers)
+    model.compile(
+        optimizer=train.make_optimizer(recipe.optimizer, lr or recipe.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=jit,
+    )
+    return model
+
+
+# --------------------------------------------------------------------------
+# 1. Layers
+# --------------------------------------------------------------------------
+
+
+def layers_training(
+    variant: str = "lenet",
+    batch_size: int = 256,
+    epochs: int = 3,
+    jit: bool = False,
+    limit_train: int | None = None,
+    data_dir: str | None = None,
+    print_fn: PrintFn = _quiet,
+) -> dict[str, Any]:
+    """Training examples/sec of `variant` built from tfconv's layers vs Keras's.
+
+    Args:
+        variant: Model variant.
+        batch_size: Batch size of both runs.
+        epochs: Timed epochs per model, alternating between the two (one
+            untimed warm-up epoch each first).
+        jit: XLA compilation for both.
+        limit_train: Train on the first N examples only.
+        data_dir: Where the Fashion-MNIST files are.
+        print_fn: Progress lines.
+
+    Returns:
+        Median examples/sec of each, their ratio (tfconv / keras) and samples.
+    """
+    import keras
+
+    from tfconv import data
+
+    pipes = data.pipelines("fashion_mnist", batch_size, data_dir=data_dir, limit_train=limit_train)
+    contenders = {}
+    for layers in ("tfconv", "keras"):
+        keras.utils.set_random_seed(0)
+        model = _compiled_model(variant, layers, jit)
+        model.fit(pipes.train, epochs=1, verbose=0)  # tracing and warm-up
+        contenders[layers] = model
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for epoch in range(epochs):
+        for name, model in contenders.items():
+            start = time.perf_counter()
+            model.fit(pipes.train, epochs=1, verbose=0)
+            rate = pipes.num_train / (time.perf_counter() - start)
+            samples[name].append(rate)
+            print_fn(f"  epoch {epoch + 1} {name:6s} {rate:8.0f} examples/sec")
+    med = {name: statistics.median(v) for name, v in samples.items()}
+    return {
+        "variant": variant,
+        "batch_size": batch_size,
+        "jit": jit,
+        "tfconv_examples_per_sec": med["tfconv"],
+        "keras_examples_per_sec": med["keras"],
+        "ratio": med["tfconv"] / med["keras"],
+        "samples": samples,
+    }
+
+
+# (batch, height, width, in channels, out channels, kernel, padding)
+CONV_SHAPES = (
+    (256, 28, 28, 1, 6, 5, "same"),  # LeNet conv1
+    (256, 14, 14, 6, 16, 5, "valid"),  # LeNet conv2
+    (64, 32, 32, 16, 32, 3, "same"),
+    (16, 56, 56, 64, 64, 3, "same"),
+)
+# (batch, height, width, channels, window, stride)
+POOL_SHAPES = (
+    (256, 28, 28, 6, 2, 2),  # LeNet pool1
+    (256, 10, 10, 16, 2, 2),  # LeNet pool2
+    (64, 56, 56, 32, 3, 2),  # overlapping windows
+)
+
+
+def layer_micro(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[str, Any]]:
+    """Forward and forward+backward milliseconds of tfconv's layers vs Keras's.
+
+    Returns:
+        One row per shape and layer kind with both timings and their ratios
+        (Keras time / tfconv time, so > 1 means tfconv is faster).
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfconv import layers as tl
+
+    def timings(layer_a: Any, layer_b: Any, x: Any) -> dict[str, float]:
+        layer_a(x)
+        layer_b(x)
+        layer_b.set_weights(layer_a.get_weights())
+        out = {}
+        for name, layer in (("tfconv", layer_a), ("keras", layer_b)):
+            fwd = tf.function(lambda x, layer=layer: layer(x))
+
+            @tf.function
+            def fwd_bwd(x, layer=layer):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = tf.reduce_sum(tf.square(layer(x)))
+                return tape.gradient(y, [x, *layer.trainable_variables])
+
+            fwd(x)
+            fwd_bwd(x)
+            repeats, number = (2, 2) if quick else (5, 5)
+            out[f"{name}_fwd_ms"] = 1e3 * _best_time(lambda f=fwd: f(x).numpy(), repeats, number)
+            out[f"{name}_fwd_bwd_ms"] = 1e3 * _best_time(
+                lambda f=fwd_bwd: [g.numpy() for g in f(x)], repeats, number
+            )
+        out["fwd_speedup"] = out["keras_fwd_ms"] / out["tfconv_fwd_ms"]
+        out["fwd_bwd_speedup"] = out["keras_fwd_bwd_ms"] / out["tfconv_fwd_bwd_ms"]
+        return out
+
+    rows = []
+    rng = tf.random.Generator.from_seed(0)
+    conv_shapes = CONV_SHAPES[:2] if quick else CONV_SHAPES
+    for n, h, w, ci, co, k, pad in conv_shapes:
+        x = rng.normal((n, h, w, ci))
+        row = {"layer": f"Conv2D {k}x{k} {pad}", "input": [n, h, w, ci], "filters": co}
+        row.update(
+            timings(tl.Conv2D(co, k, padding=pad), keras.layers.Conv2D(co, k, padding=pad), x)
+        )
+        rows.append(row)
+        print_fn(
+            f"  {row['layer']:18s} {row['input']} -> {co}: fwd+bwd x{row['fwd_bwd_speedup']:.2f}"
+        )
+    pool_shapes = POOL_SHAPES[:1] if quick else POOL_SHAPES
+    for n, h, w, c, k, s in pool_shapes:
+        x = rng.normal((n, h, w, c))
+        for mine, theirs, kind in (
+            (tl.MaxPool2D, keras.layers.MaxPooling2D, "MaxPool2D"),
+            (tl.AvgPool2D, keras.layers.AveragePooling2D, "AvgPool2D"),
+        ):
+            row = {"layer": f"{kind} {k}x{k}/{s}", "input": [n, h, w, c]}
+            row.update(timings(mine(k, s), theirs(k, s), x))
+            rows.append(row)
+            print_fn(f"  {row['layer']:18s} {row['input']}: fwd+bwd x{row['fwd_bwd_speedup']:.2f}")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# 2. Input pipeline
+# --------------------------------------------------------------------------
+
+
+def _naive_pipeline(x: Any, y: Any, batch_size: int, seed: int = 0) -> Any:
+    """The book's loader, as tf.data: batch before shuffle, rescale every epoch, no cache."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    ds = ds.shuffle(len(x) // batch_size + 1, seed=seed)
+    return ds.map(lambda a, b: (tf.cast(a, tf.float32)[..., None] / 255.0, tf.cast(b, tf.int32)))
+
+
+def pipeline(
+    batch_size: int = 256,
+    limit_train: int | None = None,
+    data_dir: str | None = None,
+    variant: str = "lenet",
+    print_fn: PrintFn = _quiet,
+) -> dict[str, Any]:
+    """Examples/sec delivered by tfconv's pipeline vs a naive one, and input wait.
+
+    The wait share compares an epoch of training fed by the pipeline with one
+    fed the same number of batches already in memory:
+    `1 - t_in_memory / t_pipeline` (clipped at 0).
+    """
+    import tensorflow as tf
+
+    from tfconv import data
+
+    pipes = data.pipelines("fashion_mnist", batch_size, data_dir=data_dir, limit_train=limit_train)
+    (x, y), _ = data.load("fashion_mnist", data_dir=data_dir)
+    if limit_train:
+        x, y = x[:limit_train], y[:limit_train]
+    naive = _naive_pipeline(x, y, batch_size)
+
+    def drain(ds: Any) -> float:
+        start = time.perf_counter()
+        for _ in ds:
+            pass
+        return len(x) / (time.perf_counter() - start)
+
+    drain(pipes.train)  # fills the cache, as the first training epoch does
+    rates = {"tfconv": [], "naive": []}
+    for _ in range(3):
+        rates["tfconv"].append(drain(pipes.train))
+        rates["naive"].append(drain(naive))
+    delivered = {k: statistics.median(v) for k, v in rates.items()}
+
+    model = _compiled_model(variant, "tfconv", jit=False)
+    in_memory = pipes.train.take(1).cache().repeat(pipes.steps_per_epoch)
+    model.fit(pipes.train, epochs=1, verbose=0)
+    model.fit(in_memory, epochs=1, verbose=0)
+    t_real, t_mem = [], []
+    for _ in range(2):
+        t_real.append(_best_time(lambda: model.fit(pipes.train, epochs=1, verbose=0), 1))
+        t_mem.append(_best_time(lambda: model.fit(in_memory, epochs=1, verbose=0), 1))
+    wait = max(0.0, 1.0 - min(t_mem) / min(t_real))
+    print_fn(
+        f"  delivered: tfconv {delivered['tfconv']:.0f} ex/s, naive {delivered['naive']:.0f} "
+        f"ex/s; waiting for input {100 * wait:.1f}% of an epoch"
+    )
+    del tf
+    return {
+        "tfconv_examples_per_sec": delivered["tfconv"],
+        "naive_examples_per_sec": delivered["naive"],
+        "speedup": delivered["tfconv"] / delivered["naive"],
+        "epoch_seconds_pipeline": min(t_real),
+        "epoch_seconds_in_memory": min(t_mem),
+        "input_wait_share": wait,
+    }
+
+
+# --------------------------------------------------------------------------
+# 3. Roofline
+# --------------------------------------------------------------------------
+
+
+def matmul_peak(n: int = 1024, quick: bool = False) -> float:
+    """The machine's measured float32 matmul FLOP/s (best of several runs)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+
+    @tf.function
+    def many(a, b):
+        c = a
+        for _ in range(8):
+            c = tf.matmul(c, b) * 1e-3
+        return c
+
+    many(a, b).numpy()
+    seconds = _best_time(lambda: many(a, b).numpy(), repeats=3 if quick else 7)
+    return 8 * 2 * n**3 / seconds
+
+
+def training_flops_per_example(model: Any) -> dict[str, int]:
+    """Forward and training FLOPs of one example through `model`'s conv and dense layers.
+
+    Conv layers are counted with `tfconv.ops.conv_cost` (forward, input and
+    kernel gradients); a dense layer costs `in * out` MACs forward and twice
+    that backward. Pooling, activations and the loss are memory-bound and
+    left out.
+    """
+    import keras
+
+    from tfconv import layers as tl
+    from tfconv import ops
+
+    forward = backward = 0
+    for layer in model.layers:
+        if isinstance(layer, (tl.Conv2D, keras.layers.Conv2D)):
+            _, h, w, c = layer.input.shape
+            pad = layer.padding
+            if pad == "same":
+                pad = (layer.kernel_size[0] // 2, layer.kernel_size[1] // 2)
+            elif pad == "valid":
+                pad = 0
+            elif isinstance(pad, tuple) and isinstance(pad[0], tuple):
+                pad = (pad[0][0], pad[1][0])
+            cost = ops.conv_cost(
+                c,
+                layer.filters,
+                h,
+                w,
+                tuple(layer.kernel_size),
+                pad,
+                tuple(layer.strides),
+                bias=layer.use_bias,
+            )
+            forward += cost.forward_flops
+            backward += cost.backward_flops
+        elif isinstance(layer, keras.layers.Dense):
+            macs = layer.input.shape[-1] * layer.units
+            forward += 2 * macs
+            backward += 4 * macs
+    return {"forward": forward, "training": forward + backward}
+
+
+def roofline(
+    examples_per_sec: float,
+    variant: str = "lenet",
+    quick: bool = False,
+    print_fn: PrintFn = _quiet,
+) -> dict[str, Any]:
+    """Achieved fraction of the measured matmul peak at a training throughput."""
+    from tfconv import models
+
+    peak = matmul_peak(quick=quick)
+    flops = training_flops_per_example(models.build(variant))
+    achieved = examples_per_sec * flops["training"]
+    print_fn(
+        f"  matmul peak {peak / 1e9:.1f} GFLOP/s; {variant} {flops['training'] / 1e6:.2f} "
+        f"MFLOP per training example; achieved {achieved / 1e9:.1f} GFLOP/s "
+        f"= {100 * achieved / peak:.1f}% of peak"
+    )
+    return {
+        "matmul_peak_flops": peak,
+        "flops_per_example_forward": flops["forward"],
+        "flops_per_example_training": flops["training"],
+        "examples_per_sec": examples_per_sec,
+        "achieved_flops": achieved,
+        "fraction_of_peak": achieved / peak,
+    }
+
+
+# --------------------------------------------------------------------------
+# 4. Time to accuracy
+# --------------------------------------------------------------------------
+
+
+def time_to_accuracy(
+    target: float,
+    config: Any,
+    max_epochs: int = 20,
+    print_fn: PrintFn = _quiet,
+) -> dict[str, Any]:
+    """Wall seconds from the start of `train` until test accuracy reaches `target`.
+
+    Compilation and data loading count. The run stops at the first epoch
+    whose test accuracy reaches the target, or after `max_epochs`.
+    """
+    import dataclasses
+
+    import keras
+
+    from tfconv import train
+
+    class StopAtTarget(keras.callbacks.Callback):
+        reached_at: float | None = None
+        epoch: int | None = None
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if (logs or {}).get("val_accuracy", 0.0) >= target and self.reached_at is None:
+                self.reached_at = time.perf_counter()
+                self.epoch = epoch + 1
+                self.model.stop_training = True
+
+    stopper = StopAtTarget()
+    cfg = dataclasses.replace(config, epochs=max_epochs, verbose=0)
+    start = time.perf_counter()
+    result = train.train(cfg, print_fn=_quiet, extra_callbacks=[stopper])
+    seconds = (stopper.reached_at or time.perf_counter()) - start
+    best = max(row["test_acc"] for row in result.history)
+    print_fn(
+        f"  {cfg.variant} ({cfg.optimizer}, lr {cfg.lr}, batch {cfg.batch_size}): "
+        + (
+            f"{target:.2f} reached in {seconds:.1f} s (epoch {stopper.epoch})"
+            if stopper.reached_at
+            else f"{target:.2f} not reached in {max_epochs} epochs (best {best:.3f})"
+        )
+    )
+    return {
+        "target": target,
+        "reached": stopper.reached_at is not None,
+        "seconds": seconds if stopper.reached_at else None,
+        "epochs": stopper.epoch,
+        "best_test_acc": best,
+        "config": {k: v for k, v in dataclasses.asdict(cfg).items() if v is not None},
+    }
+
+
+# --------------------------------------------------------------------------
+# 6. Ops
+# --------------------------------------------------------------------------
+
+
+def _load_oracle() -> Any:
+    """The tests' plain NumPy loop implementation, from a source checkout."""
+    import importlib.util
+
+    import tfconv
+
+    path = Path(tfconv.__file__).resolve().parents[1] / "tests" / "oracle.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("tfconv_oracle", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ops_vs_loop(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[str, Any]]:
+    """Vectorised `corr2d` / `pool2d` vs the plain-loop reference implementation."""
+    import numpy as np
+
+    from tfconv import ops
+
+    reference = _load_oracle()
+    if reference is None:
+        print_fn("  skipped: the plain-loop oracle (tests/oracle.py) needs a source checkout")
+        return []
+    rows = []
+    rng = np.random.default_rng(0)
+    sizes = (28,) if quick else (28, 224)
+    for n in sizes:
+        x = rng.random((n, n), dtype=np.float32)
+        k = rng.random((3, 3), dtype=np.float32)
+        for name, vec, loop in (
+            (
+                "corr2d 3x3",
+                lambda x=x, k=k: ops.corr2d(x, k).numpy(),
+                lambda x=x, k=k: reference.corr2d(x, k),
+            ),
+            (
+                "pool2d max 2x2",
+                lambda x=x: ops.pool2d(x, 2, "max").numpy(),
+                lambda x=x: reference.pool2d(x, 2, "max"),
+            ),
+        ):
+            vec()
+            t_vec = _best_time(vec, repeats=3, number=3)
+            t_loop = _best_time(loop, repeats=1)
+            rows.append(
+                {
+                    "op": name,
+                    "size": n,
+                    "vectorised_ms": 1e3 * t_vec,
+                    "loop_ms": 1e3 * t_loop,
+                    "speedup": t_loop / t_vec,
+                }
+            )
+            print_fn(f"  {name:15s} {n}x{n}: x{t_loop / t_vec:.0f} faster than the loop")
+    return rows
+
+
+# --------------------------------------------------------------------------
+# The suite
+# --------------------------------------------------------------------------
+
+
+def run_suite(
+    out: str | Path,
+    quick: bool = False,
+    data_dir: str | None = None,
+    print_fn: PrintFn = print,
+) -> dict[str, Any]:
+    """Runs every section and writes `bench.json` and `bench.md` to `out`.
+
+    `quick` shrinks every section (a slice of the data, low accuracy targets,
+    fewer repeats) so that the whole suite checks in CI that each benchmark
+    produces numbers, in well under 3 minutes; its numbers mean little.
+    """
+    from tfconv import train
+
+    limit = 4096 if quick else None
+    results: dict[str, Any] = {
+        "quick": quick,
+        "device": train.describe_device(),
+        "versions": train.package_versions(),
+        "machine": platform.machine(),
+    }
+    print_fn("1. layers: LeNet training, tfconv vs Keras layers")
+    results["layers_training"] = layers_training(
+        epochs=1 if quick else 3, limit_train=limit, data_dir=data_dir, print_fn=print_fn
+    )
+    print_fn("   layer microbenchmarks")
+    results["layer_micro"] = layer_micro(quick=quick, print_fn=print_fn)
+    print_fn("2. input pipeline")
+    results["pipeline"] = pipeline(limit_train=limit, data_dir=data_dir, print_fn=print_fn)
+    print_fn("3. roofline")
+    results["roofline"] = roofline(
+        results["layers_training"]["tfconv_examples_per_sec"], quick=quick, print_fn=print_fn
+    )
+    print_fn("4. time to accuracy")
+    results["time_to_accuracy"] = [
+        time_to_accuracy(
+            0.5 if quick else target,
+            train.TrainConfig(
+                variant=variant,
+                data_dir=data_dir,
+                limit_train=limit,
+                limit_test=1000 if quick else None,
+                **kwargs,
+            ),
+            max_epochs=2 if quick else 20,
+            print_fn=print_fn,
+        )
+        for target, variant, kwargs in FAST_RECIPES
+    ]
+    print_fn("5. inference")
+    results["inference"] = inference(quick=quick, data_dir=data_dir, print_fn=print_fn)
+    print_fn("6. ops vs the plain loop")
+    results["ops"] = ops_vs_loop(quick=quick, print_fn=print_fn)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train.write_json_atomic(out / "bench.json", results)
+    train.write_text_atomic(out / "bench.md", to_markdown(results))
+    return results
+
+
+# (target, variant, TrainConfig overrides): the fastest recipe found, and the book's.
+FAST_RECIPES: tuple[tuple[float, str, dict[str, Any]], ...] = (
+    (0.90, "lenet_modern", {}),
+    (0.82, "lenet", {}),
+)
+
+
+def inference(quick: bool = False, data_dir: str | None = None, print_fn: PrintFn = _quiet) -> Any:
+    """Placeholder until export lands: Keras `predict` latency only."""
+    import numpy as np
+
+    from tfconv import models
+
+    model = models.build("lenet")
+    x = np.zeros((1, 28, 28, 1), np.float32)
+    model.predict(x, verbose=0)
+    latency = _best_time(lambda: model.predict(x, verbose=0), repeats=3, number=5 if quick else 20)
+    print_fn(f"  Keras predict, one image: {1e3 * latency:.2f} ms")
+    return {"keras_predict_ms": 1e3 * latency}
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    """The suite's results as Markdown tables."""
+    lines = [f"# tfconv bench ({results['device']}{', quick' if results['quick'] else ''})", ""]
+    lt = results["layers_training"]
+    lines += [
+        "## 1. LeNet training: tfconv layers vs Keras layers",
+        "",
+        "| layers | examples/sec |",
+        "|---|---|",
+        f"| tfconv | {lt['tfconv_examples_per_sec']:.0f} |",
+        f"| keras | {lt['keras_examples_per_sec']:.0f} |",
+        f"| ratio | {lt['ratio']:.2f} |",
+        "",
+        "| layer | input | tfconv fwd ms | keras fwd ms | tfconv fwd+bwd ms | keras fwd+bwd ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results["layer_micro"]:
+        lines.append(
+            f"| {r['layer']} | {r['input']} | {r['tfconv_fwd_ms']:.2f} | {r['keras_fwd_ms']:.2f} "
+            f"| {r['tfconv_fwd_bwd_ms']:.2f} | {r['keras_fwd_bwd_ms']:.2f} |"
+        )
+    p = results["pipeline"]
+    rf = results["roofline"]
+    lines += [
+        "",
+        "## 2. Input pipeline",
+        "",
+        f"tfconv {p['tfconv_examples_per_sec']:.0f} ex/s, naive {p['naive_examples_per_sec']:.0f}"
+        f" ex/s (x{p['speedup']:.1f}); waiting for input {100 * p['input_wait_share']:.1f}% of "
+        "an epoch.",
+        "",
+        "## 3. Roofline",
+        "",
+        f"Matmul peak {rf['matmul_peak_flops'] / 1e9:.1f} GFLOP/s; "
+        f"{rf['flops_per_example_training'] / 1e6:.2f} MFLOP per training example; "
+        f"achieved {rf['achieved_flops'] / 1e9:.1f} GFLOP/s = "
+        f"{100 * rf['fraction_of_peak']:.1f}% of peak.",
+        "",
+        "## 4. Time to accuracy",
+        "",
+        "| variant | target | seconds | epochs | best test acc |",
+        "|---|---|---|---|---|",
+    ]
+    for t in results["time_to_accuracy"]:
+        secs = f"{t['seconds']:.1f}" if t["seconds"] is not None else "not reached"
+        lines.append(
+            f"| {t['config']['variant']} | {t['target']:.2f} | {secs} | {t['epochs']} "
+            f"| {t['best_test_acc']:.3f} |"
+        )
+    lines += ["", "## 5. Inference", "", "```", json.dumps(results["inference"], indent=2), "```"]
+    lines += ["", "## 6. Ops vs plain loop", "", "| op | size | vectorised ms | loop ms |"]
+    lines += ["|---|---|---|---|"]
+    for r in results["ops"]:
+        lines.append(
+            f"| {r['op']} | {r['size']} | {r['vectorised_ms']:.2f} | {r['loop_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
