@@ -216,12 +216,36 @@ def test_registry_covers_the_exercises():
 def test_recipes():
     book = models.get_recipe("lenet")
     assert (book.optimizer, book.lr, book.epochs, book.batch_size) == ("sgd", 0.9, 10, 256)
+    assert book.schedule == "constant" and not book.augment
     modern = models.get_recipe("lenet_modern")
     assert modern.optimizer == "adam" and modern.lr < 0.01
+    assert modern.schedule == "cosine"
+    with pytest.raises(ValueError, match=r"Received: schedule='step'"):
+        models.Recipe(schedule="step")
     with pytest.raises(ValueError, match=r"Received: optimizer='rmsprop'"):
         models.Recipe(optimizer="rmsprop")
     with pytest.raises(ValueError, match=r"Received: lr=0"):
         models.Recipe(lr=0)
+
+
+def test_register_variant(monkeypatch):
+    for table in ("VARIANTS", "DESCRIPTIONS", "RECIPES"):
+        monkeypatch.setattr(models, table, dict(getattr(models, table)))
+    config = dataclasses.replace(models.get_config("lenet"), conv_channels=(8, 16))
+    models.register_variant("lenet_8", config, "LeNet with 8 first channels.")
+    assert models.list_variants()[-1] == "lenet_8"
+    assert models.get_recipe("lenet_8") == models.Recipe()
+    assert models.build("lenet_8").name == "lenet_8"
+    with pytest.raises(ValueError, match=r"already registered.*Received: name='lenet'"):
+        models.register_variant("lenet", config, "Again.")
+    models.register_variant("lenet_8", config, "Replaced.", overwrite=True)
+    assert models.DESCRIPTIONS["lenet_8"] == "Replaced."
+    with pytest.raises(ValueError, match=r"Received: name='le net'"):
+        models.register_variant("le net", config, "Bad name.")
+    with pytest.raises(ValueError, match=r"Received: config="):
+        models.register_variant("lenet_x", {"kernel_size": 3}, "Not a config.")
+    with pytest.raises(ValueError, match=r"Received: description="):
+        models.register_variant("lenet_x", config, "two\nlines")
 
 
 def test_modern_is_small_and_modern():

@@ -12,11 +12,16 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+# Compile the window gathering and its matmuls with XLA (fused, no
+# intermediate copies) even when the surrounding model is not compiled.
+XLA_CORE = os.environ.get("TFCONV_XLA_CORE", "1") != "0"
 
 PaddingSpec = str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]]
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -308,8 +313,7 @@ def conv2d_valid(
         band = tf.einsum("ujv,ijcf->iucvf", tf.cast(place, kernel.dtype), kernel)
         return tf.reshape(band, [depth, block * co])  # (kh*tile_w*C, block*F)
 
-    @tf.custom_gradient
-    def _conv(x, kernel):
+    def forward(x, kernel):
         n = tf.shape(x)[0]
         xp = x if wp_full == wp else tf.pad(x, [[0, 0], [0, 0], [0, wp_full - wp], [0, 0]])
         if pointwise:
@@ -319,31 +323,46 @@ def conv2d_valid(
         else:
             tiles = extract_patches(xp, (kh, tile_w), (sh, block * sw), (dh, 1), (ho, n_tiles))
         flat = tf.reshape(tiles, [-1, depth])  # (N*Ho*tiles, depth)
-        w2d = banded(kernel)
-        y = tf.matmul(flat, w2d)  # (N*Ho*tiles, block*F)
-        y = tf.reshape(y, [n, ho, n_tiles * block, co])[:, :, :wo]  # (N, Ho, Wo, F)
+        y = tf.matmul(flat, banded(kernel))  # (N*Ho*tiles, block*F)
+        return tf.reshape(y, [n, ho, n_tiles * block, co])[:, :, :wo], flat  # (N, Ho, Wo, F)
 
-        def grad(dy):
-            if n_tiles * block != wo:
-                dy = tf.pad(dy, [[0, 0], [0, 0], [0, n_tiles * block - wo], [0, 0]])
-            dy_flat = tf.reshape(dy, [-1, block * co])  # (N*Ho*tiles, block*F)
-            d_band = tf.matmul(flat, dy_flat, transpose_a=True)  # (depth, block*F)
-            if place is None:
-                d_kernel = tf.reshape(d_band, kernel.shape)
-            else:
-                d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
-                d_kernel = tf.einsum("ujv,iucvf->ijcf", tf.cast(place, d_band.dtype), d_band)
-            d_tiles = tf.matmul(dy_flat, w2d, transpose_b=True)  # (N*Ho*tiles, depth)
-            d_tiles = tf.reshape(d_tiles, [n, ho, n_tiles, depth])
-            if pointwise:
-                return d_tiles, d_kernel
-            if block == 1:
-                d_x = col2im(d_tiles, (hp, wp_full), (kh, kw), strides, dilation)
-            else:
-                d_x = col2im(d_tiles, (hp, wp_full), (kh, tile_w), (sh, block * sw), (dh, 1))
-            return d_x[:, :, :wp], d_kernel
+    def pad_dy(dy):
+        if n_tiles * block == wo:
+            return tf.reshape(dy, [-1, block * co])  # (N*Ho*tiles, block*F)
+        dy = tf.pad(dy, [[0, 0], [0, 0], [0, n_tiles * block - wo], [0, 0]])
+        return tf.reshape(dy, [-1, block * co])  # (N*Ho*tiles, block*F)
 
-        return y, grad
+    # Two functions, not one, so that an unused input gradient (the first
+    # layer's) is pruned from the graph instead of computed.
+    def kernel_grad(dy, flat):
+        d_band = tf.matmul(flat, pad_dy(dy), transpose_a=True)  # (depth, block*F)
+        if place is None:
+            return tf.reshape(d_band, [kh, kw, ci, co])
+        d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
+        return tf.einsum("ujv,iucvf->ijcf", tf.cast(place, d_band.dtype), d_band)
+
+    def input_grad(dy, kernel):
+        n = tf.shape(dy)[0]
+        d_tiles = tf.matmul(pad_dy(dy), banded(kernel), transpose_b=True)  # (N*Ho*tiles, depth)
+        d_tiles = tf.reshape(d_tiles, [n, ho, n_tiles, depth])
+        if pointwise:
+            return d_tiles
+        if block == 1:
+            d_x = col2im(d_tiles, (hp, wp_full), (kh, kw), strides, dilation)
+        else:
+            d_x = col2im(d_tiles, (hp, wp_full), (kh, tile_w), (sh, block * sw), (dh, 1))
+        return d_x[:, :, :wp]
+
+    if XLA_CORE:
+        forward, kernel_grad, input_grad = (
+            tf.function(f, jit_compile=True, autograph=False)
+            for f in (forward, kernel_grad, input_grad)
+        )
+
+    @tf.custom_gradient
+    def _conv(x, kernel):
+        y, flat = forward(x, kernel)
+        return y, lambda dy: (input_grad(dy, kernel), kernel_grad(dy, flat))
 
     return _conv(x, kernel)
 
@@ -400,15 +419,9 @@ def pool2d(
     xp = _pad(x, pads, fill)
 
     if (sh, sw) == (kh, kw):
-        # Non-overlapping windows: crop the ragged edge and reshape, one op.
-        n, c = tf.shape(x)[0], x.shape[3]
-        xp = xp[:, : ho * kh, : wo * kw]
-        xp = tf.reshape(xp, [n, ho, kh, wo, kw, c])  # (N, Ho, kh, Wo, kw, C)
-        if mode == "max":
-            y = _reduce_views([xp[:, :, :, :, j] for j in range(kw)], mode)  # (N, Ho, kh, Wo, C)
-            y = _reduce_views([y[:, :, i] for i in range(kh)], mode)  # (N, Ho, Wo, C)
-        else:
-            y = tf.reduce_sum(xp, axis=[2, 4])
+        if xp.shape[1:3] != (ho * kh, wo * kw):
+            xp = xp[:, : ho * kh, : wo * kw]  # the ragged edge no window covers
+        y = _pool_tiled(xp, pool_hw, mode)
     else:
         y = _reduce_views(_windows(xp, kw, sw, 1, wo, axis=2), mode)  # (N, Hp, Wo, C)
         y = _reduce_views(_windows(y, kh, sh, 1, ho, axis=1), mode)  # (N, Ho, Wo, C)
@@ -419,6 +432,47 @@ def pool2d(
         counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
         return y / tf.constant(counts[None, :, :, None], dtype=y.dtype)
     return y / tf.cast(kh * kw, y.dtype)
+
+
+def _first_hits(values: tf.Tensor, best: tf.Tensor) -> tf.Tensor:
+    """Where `values` equals `best` along axis 1, only the first such place."""
+    hits = tf.cast(tf.equal(values, best), tf.int32)
+    return tf.logical_and(hits > 0, tf.cumsum(hits, axis=1, exclusive=True) == 0)
+
+
+def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
+    """Pooling of windows that tile `x` exactly (stride = window, sizes divide).
+
+    Two reductions over reshaped views, columns then rows, each a contiguous
+    middle-axis reduction (slices and their gradients would cost several
+    times more). Max pooling has an explicit gradient that, like Keras's,
+    sends a tied window's gradient to its first cell in row-major order.
+    """
+    (kh, kw), c = pool_hw, x.shape[3]
+    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    ho, wo = h // kh, w // kw
+    if mode == "avg":
+        y = tf.reduce_sum(tf.reshape(x, [-1, kw, c]), axis=1)  # (N*H*Wo, C)
+        y = tf.reduce_sum(tf.reshape(y, [-1, kh, wo * c]), axis=1)  # (N*Ho, Wo*C)
+        return tf.reshape(y, [n, ho, wo, c])  # the caller divides
+
+    @tf.custom_gradient
+    def _max(x):
+        cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
+        z = tf.reduce_max(cols, axis=1)  # (N*H*Wo, C)
+        rows = tf.reshape(z, [-1, kh, wo * c])  # (N*Ho, kh, Wo*C)
+        y = tf.reduce_max(rows, axis=1)  # (N*Ho, Wo*C)
+
+        def grad(dy):
+            dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
+            dz = tf.where(_first_hits(rows, y[:, None]), dy, tf.zeros_like(dy))
+            dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
+            dx = tf.where(_first_hits(cols, z[:, None]), dz, tf.zeros_like(dz))
+            return tf.reshape(dx, tf.shape(x))
+
+        return tf.reshape(y, [n, ho, wo, c]), grad
+
+    return _max(x)
 
 
 def _same_counts(
