@@ -52,7 +52,7 @@ HISTORY_FIELDS = (
 class TrainConfig:
     """Everything that defines a training run.
 
-    `None` in `epochs`, `lr`, `batch_size`, `optimizer` and `augment` means
+    `None` in `epochs`, `lr`, `batch_size`, `optimizer`, `schedule` and `augment` means
     "the variant's recipe" (`tfconv.models.get_recipe`), which for `lenet`
     is the book's: SGD, learning rate 0.9, 10 epochs, batch 256.
 
@@ -64,6 +64,7 @@ class TrainConfig:
         lr: Learning rate (before any batch-size scaling).
         batch_size: Global minibatch size (split across replicas).
         optimizer: `"sgd"`, `"adam"` or `"adamw"`.
+        schedule: `"constant"` learning rate or `"cosine"` decay to 0.
         momentum: SGD momentum (the book uses none).
         weight_decay: Weight decay for `"adamw"`.
         augment: Light augmentation (flips and 2-pixel shifts).
@@ -95,6 +96,7 @@ class TrainConfig:
     lr: float | None = None
     batch_size: int | None = None
     optimizer: str | None = None
+    schedule: str | None = None
     momentum: float = 0.0
     weight_decay: float = 1e-4
     augment: bool | None = None
@@ -123,12 +125,13 @@ class TrainConfig:
             )
         recipe = models.get_recipe(self.variant)
         cfg = dataclasses.replace(self, model=dict(self.model))
-        for name in ("epochs", "lr", "batch_size", "optimizer", "augment"):
+        for name in ("epochs", "lr", "batch_size", "optimizer", "schedule", "augment"):
             if getattr(cfg, name) is None:
                 setattr(cfg, name, getattr(recipe, name))
         _check_choice("dataset", cfg.dataset, DATASETS)
         _check_choice("layers", cfg.layers, models.LAYER_BACKENDS)
         _check_choice("optimizer", cfg.optimizer, models.OPTIMIZERS)
+        _check_choice("schedule", cfg.schedule, models.SCHEDULES)
         _check_choice("precision", cfg.precision, PRECISIONS)
         _check_choice("strategy", cfg.strategy, STRATEGIES)
         _check_number("epochs", cfg.epochs, minimum=1, integer=True)
@@ -272,16 +275,43 @@ def is_chief(strategy: Any) -> bool:
     )
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Any:
-    """A Keras optimizer by name."""
+def make_optimizer(
+    name: str,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    decay_steps: int | None = None,
+) -> Any:
+    """A Keras optimizer by name, with a constant or cosine-decayed learning rate.
+
+    Args:
+        name: `"sgd"`, `"adam"` or `"adamw"`.
+        lr: (Initial) learning rate.
+        momentum: SGD momentum.
+        weight_decay: AdamW's decoupled weight decay.
+        schedule: `"constant"` or `"cosine"` (decay to 0 over `decay_steps`).
+        decay_steps: Steps of the whole run, needed for `"cosine"`.
+    """
     import keras
 
+    rate: Any = lr
+    if schedule == "cosine":
+        if not decay_steps:
+            raise ValueError(
+                "A cosine schedule needs the run's length. Received: decay_steps=None"
+            )
+        rate = keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
+    elif schedule != "constant":
+        raise ValueError(
+            f"`schedule` must be 'constant' or 'cosine'. Received: schedule={schedule!r}"
+        )
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
+        return keras.optimizers.SGD(learning_rate=rate, momentum=momentum)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.Adam(learning_rate=rate)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
+        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=weight_decay)
     raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
 
 
@@ -520,7 +550,14 @@ def train(
     try:
         with strategy.scope():
             model = models.build(cfg.variant, layers=cfg.layers, **cfg.model)
-            optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
+            optimizer = make_optimizer(
+                cfg.optimizer,
+                cfg.lr,
+                cfg.momentum,
+                cfg.weight_decay,
+                cfg.schedule,
+                decay_steps=cfg.epochs * pipes.steps_per_epoch,
+            )
             model.compile(
                 optimizer=optimizer,
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
