@@ -12,6 +12,7 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -272,45 +273,40 @@ def choose_block(kernel_shape: Sequence[int], out_w: int, stride_w: int) -> int:
     return max(1, min(out_w, 32 // (ci * kw) + 1, 4))
 
 
-def conv2d_valid(
-    x: tf.Tensor,
-    kernel: tf.Tensor,
-    strides: tuple[int, int] = (1, 1),
-    dilation: tuple[int, int] = (1, 1),
-    block: int | None = None,
-) -> tf.Tensor:
-    """Cross-correlation of padded NHWC `x` with a `(kh, kw, C, F)` kernel, no padding.
+@functools.lru_cache(maxsize=512)
+def _conv_functions(
+    kernel_shape: tuple[int, int, int, int],
+    input_hw: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    block: int | None,
+    xla: bool,
+) -> tuple[Any, Any, Any]:
+    """The forward, kernel-gradient and input-gradient functions of one conv shape.
 
-    The output width is cut into blocks of `block` columns. Each block is one
-    row of a matrix product: its input tile (kh rows, `(block-1)*sw + kw`
-    columns, all channels) times a banded expansion of the kernel that maps
-    the tile to `block` outputs of every filter. `block=1` is plain im2col.
-
-    The backward pass is explicit so that autodiff never walks through the
-    many slices: the kernel gradient is one matmul against the saved tiles
-    (folded back through the band), and the input gradient one matmul into
-    tile space followed by `col2im`, the transpose of the tile gather.
+    Cached, so that eager calls (and every model traced with this shape) reuse
+    one set of compiled functions instead of retracing them per call.
     """
-    kh, kw, ci, co = kernel.shape
+    kh, kw, ci, co = kernel_shape
     sh, sw = strides
     dh, dw = dilation
-    hp, wp = x.shape[1], x.shape[2]
+    hp, wp = input_hw
     ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     ho = output_length(hp, ekh, 0, sh)
     wo = output_length(wp, ekw, 0, sw)
-    block = choose_block(kernel.shape, wo, sw) if block is None else min(block, wo)
+    block = choose_block(kernel_shape, wo, sw) if block is None else min(block, wo)
     n_tiles = -(-wo // block)
     tile_w = (block - 1) * sw + ekw
     # Zero columns on the right so the last block is whole; its extra outputs are cut.
     wp_full = max(wp, (n_tiles * block - 1) * sw + ekw)
     depth = kh * tile_w * ci if block > 1 else kh * kw * ci
-    place = tf.constant(_placement(kw, sw, dw, block)) if block > 1 else None
+    place = _placement(kw, sw, dw, block) if block > 1 else None
     pointwise = (kh, kw, strides) == (1, 1, (1, 1))
 
     def banded(kernel):
         if place is None:
             return tf.reshape(kernel, [depth, co])  # (kh*kw*C, F)
-        band = tf.einsum("ujv,ijcf->iucvf", tf.cast(place, kernel.dtype), kernel)
+        band = tf.einsum("ujv,ijcf->iucvf", tf.constant(place, kernel.dtype), kernel)
         return tf.reshape(band, [depth, block * co])  # (kh*tile_w*C, block*F)
 
     def forward(x, kernel):
@@ -339,7 +335,7 @@ def conv2d_valid(
         if place is None:
             return tf.reshape(d_band, [kh, kw, ci, co])
         d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
-        return tf.einsum("ujv,iucvf->ijcf", tf.cast(place, d_band.dtype), d_band)
+        return tf.einsum("ujv,iucvf->ijcf", tf.constant(place, d_band.dtype), d_band)
 
     def input_grad(dy, kernel):
         n = tf.shape(dy)[0]
@@ -353,11 +349,39 @@ def conv2d_valid(
             d_x = col2im(d_tiles, (hp, wp_full), (kh, tile_w), (sh, block * sw), (dh, 1))
         return d_x[:, :, :wp]
 
-    if XLA_CORE:
-        forward, kernel_grad, input_grad = (
-            tf.function(f, jit_compile=True, autograph=False)
-            for f in (forward, kernel_grad, input_grad)
-        )
+    functions = (forward, kernel_grad, input_grad)
+    if xla:
+        functions = tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
+    return functions
+
+
+def conv2d_valid(
+    x: tf.Tensor,
+    kernel: tf.Tensor,
+    strides: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    block: int | None = None,
+) -> tf.Tensor:
+    """Cross-correlation of padded NHWC `x` with a `(kh, kw, C, F)` kernel, no padding.
+
+    The output width is cut into blocks of `block` columns. Each block is one
+    row of a matrix product: its input tile (kh rows, `(block-1)*sw + kw`
+    columns, all channels) times a banded expansion of the kernel that maps
+    the tile to `block` outputs of every filter. `block=1` is plain im2col.
+
+    The backward pass is explicit so that autodiff never walks through the
+    many slices: the kernel gradient is one matmul against the saved tiles
+    (folded back through the band), and the input gradient one matmul into
+    tile space followed by `col2im`, the transpose of the tile gather.
+    """
+    forward, kernel_grad, input_grad = _conv_functions(
+        tuple(kernel.shape),
+        (x.shape[1], x.shape[2]),
+        tuple(strides),
+        tuple(dilation),
+        block,
+        XLA_CORE,
+    )
 
     @tf.custom_gradient
     def _conv(x, kernel):

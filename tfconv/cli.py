@@ -65,6 +65,12 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (book: 0.9)")
     p.add_argument("--batch-size", type=int, default=None, help="book: 256")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=None)
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="learning-rate schedule (default: the variant's recipe)",
+    )
     p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0)")
     p.add_argument(
         "--augment",
@@ -120,7 +126,7 @@ def _add_train_parser(sub: Any) -> None:
 
 _TRAIN_FLAGS = (
     "dataset", "data_dir", "source", "variant", "layers", "epochs", "lr", "batch_size",
-    "optimizer", "momentum", "augment", "standardize", "precision", "jit", "strategy",
+    "optimizer", "schedule", "momentum", "augment", "standardize", "precision", "jit", "strategy",
     "steps_per_execution", "seed", "deterministic", "limit_train", "limit_test", "verbose",
 )  # fmt: skip
 
@@ -161,7 +167,9 @@ def _run_variants(args: argparse.Namespace) -> int:
     from tfconv import models
 
     for name in models.list_variants():
-        print(f"{name:16s} {models.describe(name)}")
+        recipe = models.get_recipe(name)
+        what = f"{recipe.optimizer}, lr {recipe.lr:g}, {recipe.schedule}"
+        print(f"{name:16s} {models.DESCRIPTIONS[name]}  [recipe: {what}]")
     return 0
 
 
@@ -169,7 +177,7 @@ _PARSERS: list[Callable[[Any], None]] = [_add_train_parser, _add_variants_parser
 
 # Further subcommands live in `tfconv.commands.<name>`, each module with
 # `add_parser(subparsers)` that registers its parser and sets `run=`.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("viz", "chapter", "bench", "tune", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ their dtype.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ import tensorflow as tf
 from tfconv import _core
 
 __all__ = [
+    "ConvCost",
+    "conv_cost",
     "conv_output_shape",
     "corr2d",
     "corr2d_multi_in",
@@ -355,3 +358,131 @@ def conv_output_shape(
             f"{out}. Received: kernel_size={kernel_size!r}"
         )
     return out  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------
+# Cost
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvCost:
+    """What one convolutional layer costs, from `conv_cost`.
+
+    A multiply-add (MAC) is one multiplication and one addition, so FLOPs are
+    twice the MACs. Memory counts float32 values (4 bytes each).
+
+    Attributes:
+        output_hw: Output `(h_o, w_o)`.
+        params: Kernel weights plus one bias per output channel.
+        forward_macs: `batch * c_o * h_o * w_o * c_i * k_h * k_w`.
+        backward_input_macs: MACs of the gradient with respect to the input.
+        backward_kernel_macs: MACs of the gradient with respect to the kernel.
+        backward_macs: Their sum, twice `forward_macs`.
+        input_bytes: The input activations.
+        output_bytes: The output activations.
+        param_bytes: Kernel and bias.
+        forward_bytes: What the forward pass holds: input, parameters, output.
+        backward_bytes: What the backward pass holds: the forward pass's
+            tensors plus the gradients of output, input and parameters.
+    """
+
+    output_hw: tuple[int, int]
+    params: int
+    forward_macs: int
+    backward_input_macs: int
+    backward_kernel_macs: int
+    input_bytes: int
+    output_bytes: int
+    param_bytes: int
+
+    @property
+    def backward_macs(self) -> int:
+        return self.backward_input_macs + self.backward_kernel_macs
+
+    @property
+    def forward_flops(self) -> int:
+        return 2 * self.forward_macs
+
+    @property
+    def backward_flops(self) -> int:
+        return 2 * self.backward_macs
+
+    @property
+    def forward_bytes(self) -> int:
+        return self.input_bytes + self.param_bytes + self.output_bytes
+
+    @property
+    def backward_bytes(self) -> int:
+        # dY has the output's shape, dX the input's and dK, db the parameters'.
+        return 2 * self.forward_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields and derived totals as a plain dict."""
+        names = [f.name for f in dataclasses.fields(self)]
+        derived = ["backward_macs", "forward_flops", "backward_flops"]
+        derived += ["forward_bytes", "backward_bytes"]
+        return {name: getattr(self, name) for name in names + derived}
+
+
+def conv_cost(
+    c_i: int,
+    c_o: int,
+    h: int,
+    w: int,
+    k: int | tuple[int, int],
+    p: int | tuple[int, int] = 0,
+    s: int | tuple[int, int] = 1,
+    batch: int = 1,
+    bias: bool = True,
+) -> ConvCost:
+    """Multiply-adds and float32 memory of a convolutional layer (pure).
+
+    Answers the chapter's exercise on the cost of a `c_o x c_i x k_h x k_w`
+    convolution of a `c_i x h x w` input with padding `(p_h, p_w)` and stride
+    `(s_h, s_w)`. Every output value takes `c_i * k_h * k_w` multiply-adds (the
+    bias add takes the place of the first product's add), padded cells
+    included, as a direct implementation computes them. The backward pass
+    needs two such products: every forward product `x * k` contributes
+    `dy * k` to the input's gradient and `dy * x` to the kernel's, so each
+    costs as many MACs as the forward pass (the bias gradient, a sum of `dy`,
+    is not counted).
+
+    Args:
+        c_i: Input channels.
+        c_o: Output channels.
+        h: Input height.
+        w: Input width.
+        k: Kernel size, an int or `(k_h, k_w)`.
+        p: Padding per side, an int or `(p_h, p_w)`. Defaults to 0.
+        s: Stride, an int or `(s_h, s_w)`. Defaults to 1.
+        batch: Examples per batch; costs and activations scale with it.
+        bias: Whether the layer has a bias per output channel.
+
+    Returns:
+        A `ConvCost`.
+
+    Example:
+
+    >>> cost = conv_cost(1, 6, 28, 28, 5, p=2)  # LeNet's first layer
+    >>> cost.output_hw, cost.forward_macs, cost.params
+    ((28, 28), 117600, 156)
+    """
+    for name, value in (("c_i", c_i), ("c_o", c_o), ("batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    k_h, k_w = _core.normalize_pair(k, "k")
+    h_o, w_o = conv_output_shape((h, w), (k_h, k_w), p, s)
+    window = c_i * k_h * k_w
+    forward = batch * c_o * h_o * w_o * window
+    params = c_o * window + (c_o if bias else 0)
+    return ConvCost(
+        output_hw=(h_o, w_o),
+        params=params,
+        forward_macs=forward,
+        backward_input_macs=forward,
+        backward_kernel_macs=forward,
+        input_bytes=4 * batch * c_i * h * w,
+        output_bytes=4 * batch * c_o * h_o * w_o,
+        param_bytes=4 * params,
+    )

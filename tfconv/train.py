@@ -524,6 +524,10 @@ def train(
             check_writable(out_dir)
         precision = resolve_precision(cfg.precision)
         strategy = make_strategy(cfg.strategy)
+        # Seeds first: the pipeline's shuffle derives its seed from the global one.
+        if cfg.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(cfg.seed)
         pipes = data.pipelines(
             cfg.dataset,
             cfg.batch_size,
@@ -539,9 +543,6 @@ def train(
     except (ValueError, data.DataNotFoundError) as err:
         # Everything up to here is the user's input; what fails later is not.
         raise ConfigError(str(err)) from err
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(cfg.seed)
     chief = is_chief(strategy)
     device = describe_device()
 
