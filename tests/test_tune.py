@@ -98,8 +98,6 @@ class TestSearchSpace:
 
     @pytest.mark.parametrize("name", tune.TUNERS)
     def test_every_oracle_proposes_valid_configs_within_budget(self, name, tmp_path):
-        if name == "bayesian":
-            pytest.importorskip("sklearn")
         hypermodel = tune.LeNetHyperModel(max_params=100_000)
         tuner = tune.make_tuner(
             hypermodel, name, directory=tmp_path, max_trials=5, epochs=3, num_initial_points=4
