@@ -20,24 +20,19 @@ def add_parser(sub: Any) -> None:
     _add_predict_parser(sub)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum: int) -> Any:
+    """An argparse type: an integer >= `minimum`."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return parse
 
 
 def _add_export_parser(sub: Any) -> None:
@@ -76,7 +71,7 @@ def _add_export_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--limit-test",
-        type=_positive_int,
+        type=_int_at_least(1),
         default=None,
         help="check on the first N test images only (default: all)",
     )
@@ -88,7 +83,7 @@ def _add_export_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--latency-runs",
-        type=_count,
+        type=_int_at_least(0),
         default=200,
         help="single-image runs timed per format (0: no timing)",
     )
@@ -144,7 +139,7 @@ def _add_predict_parser(sub: Any) -> None:
         help="invert the images first, for dark-on-light drawings (the datasets are "
         "light-on-dark)",
     )
-    p.add_argument("--top", type=_positive_int, default=3, help="classes to show (default 3)")
+    p.add_argument("--top", type=_int_at_least(1), default=3, help="classes to show (default 3)")
     p.add_argument(
         "--labels",
         default=None,
