@@ -20,7 +20,6 @@ Sections (each a function returning a JSON-friendly dict):
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import time
@@ -563,18 +562,64 @@ FAST_RECIPES: tuple[tuple[float, str, dict[str, Any]], ...] = (
 )
 
 
-def inference(quick: bool = False, data_dir: str | None = None, print_fn: PrintFn = _quiet) -> Any:
-    """Placeholder until export lands: Keras `predict` latency only."""
+def inference(
+    quick: bool = False, data_dir: str | None = None, print_fn: PrintFn = _quiet
+) -> dict[str, Any]:
+    """Single-image latency and batch throughput of every way to run a LeNet.
+
+    Keras `predict` (and `predict_on_batch`), the SavedModel, and TFLite
+    float32 and int8 through LiteRT on one thread, all on the same Fashion-MNIST
+    test images (uint8 pixels in, probabilities out). Keras and the SavedModel
+    run on TensorFlow's own thread pool, which cannot be narrowed after start.
+    """
+    import tempfile
+
     import numpy as np
 
-    from tfconv import models
+    from tfconv import data, export
 
-    model = models.build("lenet")
-    x = np.zeros((1, 28, 28, 1), np.float32)
-    model.predict(x, verbose=0)
-    latency = _best_time(lambda: model.predict(x, verbose=0), repeats=3, number=5 if quick else 20)
-    print_fn(f"  Keras predict, one image: {1e3 * latency:.2f} ms")
-    return {"keras_predict_ms": 1e3 * latency}
+    model = _compiled_model("lenet", "tfconv", jit=False)
+    pipes = data.pipelines("fashion_mnist", 256, data_dir=data_dir, limit_train=2048)
+    model.fit(pipes.train, epochs=1, verbose=0)  # int8 calibration wants a trained model
+    _, (x_test, _) = data.load("fashion_mnist", data_dir=data_dir)
+    batch = x_test[:256]
+    one = x_test[:1]
+    scaled_one = one[..., None].astype(np.float32) / 255.0
+    scaled_batch = batch[..., None].astype(np.float32) / 255.0
+    repeats = 20 if quick else 200
+    results: dict[str, Any] = {}
+
+    def record(name: str, single: Callable[[], Any], many: Callable[[], Any]) -> None:
+        latency = export.latency_ms(single, repeats)
+        per_batch = _best_time(many, repeats=3, number=3 if quick else 10)
+        results[name] = {"latency_ms": latency, "batch_examples_per_sec": len(batch) / per_batch}
+        print_fn(
+            f"  {name:16s} one image {latency:7.3f} ms, batch of 256 "
+            f"{len(batch) / per_batch:9.0f} images/sec"
+        )
+
+    record(
+        "keras_predict",
+        lambda: model.predict(scaled_one, verbose=0),
+        lambda: model.predict(scaled_batch, batch_size=256, verbose=0),
+    )
+    record(
+        "keras_on_batch",
+        lambda: model.predict_on_batch(scaled_one),
+        lambda: model.predict_on_batch(scaled_batch),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        export.export_model(
+            model, tmp, formats="all", quantize="none,int8", dataset="fashion_mnist",
+            data_dir=data_dir, verify=False, print_fn=_quiet,
+        )  # fmt: skip
+        saved = export.SavedModelRunner(Path(tmp) / export.SAVEDMODEL_DIR)
+        record("savedmodel", lambda: saved(one), lambda: saved(batch))
+        for quantize in ("none", "int8"):
+            runner = export.TFLiteRunner(Path(tmp) / export.tflite_name(quantize), num_threads=1)
+            name = "tflite_float32" if quantize == "none" else "tflite_int8"
+            record(name, lambda r=runner: r(one), lambda r=runner: r(batch))
+    return results
 
 
 def to_markdown(results: dict[str, Any]) -> str:
@@ -626,7 +671,10 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"| {t['config']['variant']} | {t['target']:.2f} | {secs} | {t['epochs']} "
             f"| {t['best_test_acc']:.3f} |"
         )
-    lines += ["", "## 5. Inference", "", "```", json.dumps(results["inference"], indent=2), "```"]
+    lines += ["", "## 5. Inference (LeNet; TFLite on one thread)", ""]
+    lines += ["| runtime | one image ms | batch-256 images/sec |", "|---|---|---|"]
+    for name, r in results["inference"].items():
+        lines.append(f"| {name} | {r['latency_ms']:.3f} | {r['batch_examples_per_sec']:.0f} |")
     lines += ["", "## 6. Ops vs plain loop", "", "| op | size | vectorised ms | loop ms |"]
     lines += ["|---|---|---|---|"]
     for r in results["ops"]:

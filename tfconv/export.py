@@ -183,7 +183,8 @@ def parse_quantize(value: str | Sequence[str]) -> list[str]:
     return [q for q in QUANTIZATIONS if q in wanted or "all" in wanted]
 
 
-def _tflite_name(quantize: str) -> str:
+def tflite_name(quantize: str) -> str:
+    """The file name of the TFLite model for one quantisation mode."""
     return "model.tflite" if quantize == "none" else f"model_{quantize}.tflite"
 
 
@@ -734,7 +735,7 @@ def _batched(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, size: int) 
     return np.concatenate([run(x[i : i + size]) for i in range(0, len(x), size)])
 
 
-def _latency_ms(call: Callable[[], Any], runs: int) -> float | None:
+def latency_ms(call: Callable[[], Any], runs: int) -> float | None:
     """Median wall time of `call` in milliseconds, after a short warm-up."""
     if runs < 1:
         return None
@@ -952,7 +953,7 @@ def export_model(
             "signature": SIGNATURE,
         }
     for q, content in tflite_models.items():
-        target = out / _tflite_name(q)
+        target = out / tflite_name(q)
         _write_atomic(target, content)
         key = _export_key("tflite", q)
         written[key] = target
@@ -975,7 +976,7 @@ def export_model(
         report["keras"] = {
             "test_acc": float((reference.argmax(-1) == y_test).mean()),
             # Keras's compiled predict step for one image, TensorFlow's own threads.
-            "latency_ms": _latency_ms(
+            "latency_ms": latency_ms(
                 lambda: model.predict_on_batch(keras_runner.scale(one)), latency_runs
             ),
         }
@@ -985,12 +986,12 @@ def export_model(
                 runner: Any = SavedModelRunner(path)
                 probs = _batched(runner, x_test, 1000)
                 entry.update(_compare(probs, reference, y_test))
-                entry["latency_ms"] = _latency_ms(lambda r=runner: r(one), latency_runs)
+                entry["latency_ms"] = latency_ms(lambda r=runner: r(one), latency_runs)
             else:
                 probs = _batched(TFLiteRunner(path), x_test, 1000)
                 entry.update(_compare(probs, reference, y_test))
                 single = TFLiteRunner(path, num_threads=1)
-                entry["latency_ms"] = _latency_ms(lambda r=single: r(one), latency_runs)
+                entry["latency_ms"] = latency_ms(lambda r=single: r(one), latency_runs)
                 entry["latency_threads"] = 1
 
     _write_atomic(out / REPORT_FILE, _json(report))
