@@ -259,3 +259,23 @@ class TestDistributed:
             assert proc.returncode == 0, log[-3000:]
         metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
         assert metrics["replicas"] == 2 and metrics["strategy"] == "multiworker"
+
+
+class TestGpuRecipe:
+    """The GPU recipe (large batch, scaled lr, XLA, steps_per_execution) runs on the CPU."""
+
+    def test_scale_lr_is_linear_in_batch_size(self):
+        cfg = train.TrainConfig(batch_size=1024, scale_lr=True).resolved()
+        assert cfg.lr == pytest.approx(0.9 * 1024 / 256)
+
+    def test_large_batch_xla_recipe_trains(self, data_root, tmp_path, capsys):
+        code = cli.main(
+            ["train", "--variant", "lenet_relu", "--batch-size", "512", "--scale-lr",
+             "--steps-per-execution", "4", "--jit", "--epochs", "1", "--limit-train", "4096",
+             "--limit-test", "512", "--verbose", "0", "--out", str(tmp_path)]
+        )  # fmt: skip
+        assert code == 0
+        assert "test acc" in capsys.readouterr().out
+        metrics = json.loads((tmp_path / "metrics.json").read_text())
+        assert metrics["config"]["lr"] == pytest.approx(0.1 * 512 / 256)
+        assert metrics["config"]["jit"] is True

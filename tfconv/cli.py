@@ -97,7 +97,18 @@ def _add_train_parser(sub: Any) -> None:
         default=None,
         help="tf.distribute strategy; multiworker reads TF_CONFIG",
     )
-    p.add_argument("--steps-per-execution", type=int, default=None)
+    p.add_argument(
+        "--steps-per-execution",
+        type=int,
+        default=None,
+        help="batches per compiled call (GPU: 16-64)",
+    )
+    p.add_argument(
+        "--scale-lr",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale --lr by batch size / the recipe's batch size",
+    )
     p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument(
         "--deterministic",
@@ -127,7 +138,8 @@ def _add_train_parser(sub: Any) -> None:
 _TRAIN_FLAGS = (
     "dataset", "data_dir", "source", "variant", "layers", "epochs", "lr", "batch_size",
     "optimizer", "schedule", "momentum", "augment", "standardize", "precision", "jit", "strategy",
-    "steps_per_execution", "seed", "deterministic", "limit_train", "limit_test", "verbose",
+    "steps_per_execution", "scale_lr", "seed", "deterministic", "limit_train", "limit_test",
+    "verbose",
 )  # fmt: skip
 
 

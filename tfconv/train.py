@@ -80,6 +80,8 @@ class TrainConfig:
         deterministic: Deterministic ops and data order (reproducible runs).
         steps_per_execution: Batches per compiled call (fewer Python
             round trips; the progress bar then moves in larger steps).
+        scale_lr: Scale the learning rate linearly with the batch size
+            relative to the recipe's batch (for large GPU batches).
         data_dir: Folder with the official IDX files (see `tfconv.data.load`).
         source: Where to read the data from (see `tfconv.data.load`).
         limit_train: Use only the first N training examples (smoke runs).
@@ -107,6 +109,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     steps_per_execution: int = 1
+    scale_lr: bool = False
     data_dir: str | None = None
     source: str = "auto"
     limit_train: int | None = None
@@ -128,6 +131,10 @@ class TrainConfig:
         for name in ("epochs", "lr", "batch_size", "optimizer", "schedule", "augment"):
             if getattr(cfg, name) is None:
                 setattr(cfg, name, getattr(recipe, name))
+        if cfg.scale_lr:
+            # The linear scaling rule; applied once, so the resolved config says so.
+            cfg.lr = cfg.lr * cfg.batch_size / recipe.batch_size
+            cfg.scale_lr = False
         _check_choice("dataset", cfg.dataset, DATASETS)
         _check_choice("layers", cfg.layers, models.LAYER_BACKENDS)
         _check_choice("optimizer", cfg.optimizer, models.OPTIMIZERS)
