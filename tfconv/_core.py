@@ -264,8 +264,10 @@ def choose_block(kernel_shape: Sequence[int], out_w: int, stride_w: int) -> int:
 
     Few input channels make im2col patches long and thin, so several output
     columns share one wider patch (a small banded kernel) at the price of a
-    few multiplications by zero. Measured on LeNet's layers in
-    `benchmarks/bench_layers.py`.
+    few multiplications by zero. Measured on LeNet (single-thread CPU time,
+    whole model under XLA), relative to Keras's layers under XLA: block 1
+    0.93x, block 2 1.39x, block 4 1.52x, this rule (4 for the first layer, 2
+    for the second) 1.66x.
     """
     _, kw, ci, _ = kernel_shape
     if kw == 1 or ci * kw >= 32 or stride_w > 1:
@@ -372,7 +374,10 @@ def conv2d_valid(
     The backward pass is explicit so that autodiff never walks through the
     many slices: the kernel gradient is one matmul against the saved tiles
     (folded back through the band), and the input gradient one matmul into
-    tile space followed by `col2im`, the transpose of the tile gather.
+    tile space followed by `col2im`, the transpose of the tile gather. The
+    two are separate functions so that a gradient nobody asks for (the first
+    layer's input gradient) is pruned. With `XLA_CORE`, all three are
+    XLA-compiled, which fuses the gathers into the matmuls' operands.
     """
     forward, kernel_grad, input_grad = _conv_functions(
         tuple(kernel.shape),
