@@ -583,3 +583,26 @@ class TestArguments:
         status = cli.main(["predict", str(e.out / "model.tflite"), str(tmp_path / "none.png")])
         assert status == 2
         assert "No such image file" in capsys.readouterr().err
+
+
+class TestEveryVariant:
+    """Every registered variant, built from tfconv's layers, exports with builtin ops only."""
+
+    @pytest.mark.parametrize("variant", models.list_variants())
+    def test_float32_tflite_matches_keras(self, variant, tmp_path):
+        keras.utils.set_random_seed(0)
+        model = models.build(variant, layers="tfconv")
+        quantize = "none,int8" if models.get_config(variant).pooling == "max" else "none"
+        report = export.export_model(
+            model, tmp_path, formats="tflite", quantize=quantize, dataset="fashion_mnist",
+            limit_test=64, latency_runs=0, print_fn=lambda _: None,
+        )  # fmt: skip
+        exported = report["exports"]
+        # Untrained probabilities are close to uniform, so compare them tightly.
+        assert exported["tflite"]["max_abs_diff"] < 1e-5
+        for ops in (e["ops"] for e in exported.values()):
+            assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+        if "tflite_int8" in exported:
+            # Max pooling (a 6-D reshape before) converts and runs in full
+            # integer: verification ran the file, which left its numbers.
+            assert "test_acc" in exported["tflite_int8"]
