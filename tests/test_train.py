@@ -166,6 +166,13 @@ class TestCli:
         assert code == 2
         assert "not writable" in capsys.readouterr().err
 
+    def test_variants_lists_every_registered_variant(self, capsys):
+        from tfconv import models
+
+        assert cli.main(["variants"]) == 0
+        listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+        assert listed == models.list_variants()
+
     def test_help_lists_subcommands(self, capsys):
         with pytest.raises(SystemExit) as info:
             cli.main(["--help"])
