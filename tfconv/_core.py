@@ -465,8 +465,46 @@ def pool2d(
 
 def _first_hits(values: tf.Tensor, best: tf.Tensor) -> tf.Tensor:
     """Where `values` equals `best` along axis 1, only the first such place."""
-    hits = tf.cast(tf.equal(values, best), tf.int32)
-    return tf.logical_and(hits > 0, tf.cumsum(hits, axis=1, exclusive=True) == 0)
+    equal = tf.equal(values, best)
+    seen = equal[:, 0]
+    hits = [seen]
+    for j in range(1, values.shape[1]):
+        hits.append(tf.logical_and(equal[:, j], tf.logical_not(seen)))
+        seen = tf.logical_or(seen, equal[:, j])
+    return tf.stack(hits, axis=1)
+
+
+@functools.lru_cache(maxsize=512)
+def _max_pool_functions(
+    pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
+) -> tuple[Any, Any]:
+    """Forward and backward of a tiled max pool (cached like `_conv_functions`)."""
+    (kh, kw), wo, c = pool_hw, out_w, channels
+
+    def reduce(x):
+        cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
+        z = tf.reduce_max(cols, axis=1)  # (N*H*Wo, C)
+        rows = tf.reshape(z, [-1, kh, wo * c])  # (N*Ho, kh, Wo*C)
+        return cols, z, rows, tf.reduce_max(rows, axis=1)  # y: (N*Ho, Wo*C)
+
+    def forward(x):
+        return reduce(x)[3]
+
+    def backward(dy, x):
+        # Recomputed rather than saved: under XLA it fuses into the masks.
+        cols, z, rows, y = reduce(x)
+        dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
+        dz = tf.where(_first_hits(rows, y[:, None]), dy, tf.zeros_like(dy))
+        dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
+        dx = tf.where(_first_hits(cols, z[:, None]), dz, tf.zeros_like(dz))
+        return tf.reshape(dx, tf.shape(x))
+
+    if xla:
+        return (
+            tf.function(forward, jit_compile=True, autograph=False),
+            tf.function(backward, jit_compile=True, autograph=False),
+        )
+    return forward, backward
 
 
 def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
@@ -485,21 +523,11 @@ def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
         y = tf.reduce_sum(tf.reshape(y, [-1, kh, wo * c]), axis=1)  # (N*Ho, Wo*C)
         return tf.reshape(y, [n, ho, wo, c])  # the caller divides
 
+    forward, backward = _max_pool_functions(tuple(pool_hw), wo, c, XLA_CORE)
+
     @tf.custom_gradient
     def _max(x):
-        cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
-        z = tf.reduce_max(cols, axis=1)  # (N*H*Wo, C)
-        rows = tf.reshape(z, [-1, kh, wo * c])  # (N*Ho, kh, Wo*C)
-        y = tf.reduce_max(rows, axis=1)  # (N*Ho, Wo*C)
-
-        def grad(dy):
-            dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
-            dz = tf.where(_first_hits(rows, y[:, None]), dy, tf.zeros_like(dy))
-            dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
-            dx = tf.where(_first_hits(cols, z[:, None]), dz, tf.zeros_like(dz))
-            return tf.reshape(dx, tf.shape(x))
-
-        return tf.reshape(y, [n, ho, wo, c]), grad
+        return tf.reshape(forward(x), [n, ho, wo, c]), lambda dy: backward(dy, x)
 
     return _max(x)
 
