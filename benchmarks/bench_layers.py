@@ -1,6 +1,6 @@
 """LeNet training throughput: tfconv's layers vs Keras's, interleaved in one run.
 
-    python benchmarks/bench_layers.py [--epochs 3] [--jit] [--batch-size 256]
+    python benchmarks/bench_layers.py [--epochs 3] [--jit] [--batch-size 256] [--single-thread-cpu]
 
 Both models train on the same cached Fashion-MNIST pipeline with the same
 batch size, precision and XLA setting; epochs alternate between the two so
@@ -25,7 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jit", action="store_true", help="XLA for both models")
     parser.add_argument("--limit-train", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--single-thread-cpu",
+        action="store_true",
+        help="one TensorFlow thread, timed by CPU time (steady on a shared machine)",
+    )
     args = parser.parse_args(argv)
+    if args.single_thread_cpu:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from tfconv.bench import layers_training
 
@@ -37,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         limit_train=args.limit_train,
         data_dir=args.data_dir,
         print_fn=print,
+        cpu_time=args.single_thread_cpu,
     )
+    unit = "examples per CPU-second" if args.single_thread_cpu else "examples/sec"
     print(
-        f"median examples/sec: tfconv {result['tfconv_examples_per_sec']:.0f}, "
+        f"median {unit}: tfconv {result['tfconv_examples_per_sec']:.0f}, "
         f"keras {result['keras_examples_per_sec']:.0f}, "
         f"ratio {result['ratio']:.2f}"
     )

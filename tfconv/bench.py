@@ -74,6 +74,7 @@ def layers_training(
     limit_train: int | None = None,
     data_dir: str | None = None,
     print_fn: PrintFn = _quiet,
+    cpu_time: bool = False,
 ) -> dict[str, Any]:
     """Training examples/sec of `variant` built from tfconv's layers vs Keras's.
 
@@ -86,6 +87,8 @@ def layers_training(
         limit_train: Train on the first N examples only.
         data_dir: Where the Fashion-MNIST files are.
         print_fn: Progress lines.
+        cpu_time: Time with the process's CPU time instead of the wall clock
+            (steadier on a shared machine; pin TensorFlow to one thread first).
 
     Returns:
         Median examples/sec of each, their ratio (tfconv / keras) and samples.
@@ -101,12 +104,13 @@ def layers_training(
         model = _compiled_model(variant, layers, jit)
         model.fit(pipes.train, epochs=1, verbose=0)  # tracing and warm-up
         contenders[layers] = model
+    clock = time.process_time if cpu_time else time.perf_counter
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for epoch in range(epochs):
         for name, model in contenders.items():
-            start = time.perf_counter()
+            start = clock()
             model.fit(pipes.train, epochs=1, verbose=0)
-            rate = pipes.num_train / (time.perf_counter() - start)
+            rate = pipes.num_train / (clock() - start)
             samples[name].append(rate)
             print_fn(f"  epoch {epoch + 1} {name:6s} {rate:8.0f} examples/sec")
     med = {name: statistics.median(v) for name, v in samples.items()}
