@@ -151,9 +151,7 @@ class TrainConfig:
             if getattr(cfg, name) is not None:
                 _check_number(name, getattr(cfg, name), minimum=1, integer=True)
         # Validates the model overrides now rather than after the data loads.
-        models.get_config(cfg.variant).__class__(
-            **{**models.config_to_dict(models.get_config(cfg.variant)), **cfg.model}
-        )
+        models.config_from_dict(cfg.model, base=cfg.variant)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
