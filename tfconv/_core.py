@@ -24,7 +24,6 @@ import tensorflow as tf
 # intermediate copies) even when the surrounding model is not compiled.
 XLA_CORE = os.environ.get("TFCONV_XLA_CORE", "1") != "0"
 
-PaddingSpec = str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]]
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
@@ -203,8 +202,8 @@ def extract_patches(
     return rows[0] if kh == 1 else tf.concat(rows, axis=-1)  # (N, Ho, Wo, kh*kw*C)
 
 
-def _dilate(x: tf.Tensor, strides: tuple[int, int], axes: tuple[int, int] = (1, 2)) -> tf.Tensor:
-    """Inserts `s - 1` zeros between neighbouring entries along two axes of NHWC."""
+def _dilate(x: tf.Tensor, strides: tuple[int, int]) -> tf.Tensor:
+    """Inserts `s - 1` zeros between neighbouring rows/columns of NHWC `x`."""
     sh, sw = strides
     if (sh, sw) == (1, 1):
         return x
