@@ -145,6 +145,18 @@ def _split(value: str | Sequence[str], name: str) -> list[str]:
     return out
 
 
+def _choices(value: str | Sequence[str], name: str, valid: Sequence[str], noun: str) -> list[str]:
+    """The entries of a comma list (or list) in `valid`'s order; "all" means all."""
+    wanted = _split(value, name)
+    bad = [v for v in wanted if v not in (*valid, "all")]
+    if bad:
+        raise ValueError(
+            f"Unknown {noun} {bad[0]!r}; valid values are {', '.join(valid)} and all. "
+            f"Received: {name}={value!r}"
+        )
+    return [v for v in valid if v in wanted or "all" in wanted]
+
+
 def parse_formats(value: str | Sequence[str]) -> list[str]:
     """Normalises `formats`: `"all"`, `"tflite"`, `"savedmodel,tflite"` or a list.
 
@@ -154,14 +166,7 @@ def parse_formats(value: str | Sequence[str]) -> list[str]:
     Raises:
         ValueError: On an unknown format.
     """
-    wanted = _split(value, "formats")
-    bad = [f for f in wanted if f not in (*FORMATS, "all")]
-    if bad:
-        raise ValueError(
-            f"Unknown format {bad[0]!r}; valid formats are {', '.join(FORMATS)} and all. "
-            f"Received: formats={value!r}"
-        )
-    return [f for f in FORMATS if f in wanted or "all" in wanted]
+    return _choices(value, "formats", FORMATS, "format")
 
 
 def parse_quantize(value: str | Sequence[str]) -> list[str]:
@@ -173,14 +178,7 @@ def parse_quantize(value: str | Sequence[str]) -> list[str]:
     Raises:
         ValueError: On an unknown quantisation.
     """
-    wanted = _split(value, "quantize")
-    bad = [q for q in wanted if q not in (*QUANTIZATIONS, "all")]
-    if bad:
-        raise ValueError(
-            f"Unknown quantization {bad[0]!r}; valid values are {', '.join(QUANTIZATIONS)} "
-            f"and all. Received: quantize={value!r}"
-        )
-    return [q for q in QUANTIZATIONS if q in wanted or "all" in wanted]
+    return _choices(value, "quantize", QUANTIZATIONS, "quantization")
 
 
 def tflite_name(quantize: str) -> str:
