@@ -451,8 +451,15 @@ def pool2d(
             xp = xp[:, : ho * kh, : wo * kw]  # the ragged edge no window covers
         y = _pool_tiled(xp, pool_hw, mode)
     else:
-        y = _reduce_views(_windows(xp, kw, sw, 1, wo, axis=2), mode)  # (N, Hp, Wo, C)
-        y = _reduce_views(_windows(y, kh, sh, 1, ho, axis=1), mode)  # (N, Ho, Wo, C)
+        forward, backward = _pool_functions(
+            pool_hw, strides, (ho, wo), (xp.shape[1], xp.shape[2]), mode, XLA_CORE
+        )
+
+        @tf.custom_gradient
+        def _pool(xp):
+            return forward(xp), lambda dy: backward(dy, xp)
+
+        y = _pool(xp)
 
     if mode == "max":
         return y
@@ -460,6 +467,54 @@ def pool2d(
         counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
         return y / tf.constant(counts[None, :, :, None], dtype=y.dtype)
     return y / tf.cast(kh * kw, y.dtype)
+
+
+@functools.lru_cache(maxsize=512)
+def _pool_functions(
+    pool_hw: tuple[int, int],
+    strides: tuple[int, int],
+    out_hw: tuple[int, int],
+    padded_hw: tuple[int, int],
+    mode: str,
+    xla: bool,
+) -> tuple[Any, Any]:
+    """Forward and backward of pooling over any windows (cached like `_conv_functions`).
+
+    The forward pass is separable: a reduction over the `kw` strided column
+    views, then over the `kh` row views. The backward pass routes each
+    output's gradient to the views that produced it (all of them for a sum,
+    the first maximum for max) and scatters the views back, the transpose of
+    the gather; autodiff through the strided slices would cost ~20x more.
+    """
+    (kh, kw), (sh, sw), (ho, wo), (hp, wp) = pool_hw, strides, out_hw, padded_hw
+
+    def stages(xp):
+        cols = _windows(xp, kw, sw, 1, wo, axis=2)  # kw x (N, Hp, Wo, C)
+        mid = _reduce_views(cols, mode)
+        rows = _windows(mid, kh, sh, 1, ho, axis=1)  # kh x (N, Ho, Wo, C)
+        return cols, mid, rows, _reduce_views(rows, mode)
+
+    def forward(xp):
+        return stages(xp)[3]
+
+    def route(views, best, grad):
+        if mode == "avg":
+            return [grad] * len(views)
+        hits = _first_hits(tf.stack(views, axis=1), best[:, None])
+        zero = tf.zeros_like(grad)
+        return [tf.where(hits[:, i], grad, zero) for i in range(len(views))]
+
+    def backward(dy, xp):
+        cols, mid, rows, y = stages(xp)
+        d_mid = _scatter_windows(route(rows, y, dy), hp, sh, 1, axis=1)  # (N, Hp, Wo, C)
+        return _scatter_windows(route(cols, mid, d_mid), wp, sw, 1, axis=2)  # (N, Hp, Wp, C)
+
+    if xla:
+        return (
+            tf.function(forward, jit_compile=True, autograph=False),
+            tf.function(backward, jit_compile=True, autograph=False),
+        )
+    return forward, backward
 
 
 def _first_hits(values: tf.Tensor, best: tf.Tensor) -> tf.Tensor:

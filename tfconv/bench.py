@@ -489,7 +489,7 @@ def ops_vs_loop(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[st
                     "speedup": t_loop / t_vec,
                 }
             )
-            print_fn(f"  {name:15s} {n}x{n}: x{t_loop / t_vec:.0f} faster than the loop")
+            print_fn(f"  {name:15s} {n}x{n}: {t_loop / t_vec:.2f}x the speed of the loop")
     return rows
 
 
