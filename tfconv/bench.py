@@ -232,8 +232,6 @@ def pipeline(
     fed the same number of batches already in memory:
     `1 - t_in_memory / t_pipeline` (clipped at 0).
     """
-    import tensorflow as tf
-
     from tfconv import data
 
     pipes = data.pipelines("fashion_mnist", batch_size, data_dir=data_dir, limit_train=limit_train)
@@ -268,7 +266,6 @@ def pipeline(
         f"  delivered: tfconv {delivered['tfconv']:.0f} ex/s, naive {delivered['naive']:.0f} "
         f"ex/s; waiting for input {100 * wait:.1f}% of an epoch"
     )
-    del tf
     return {
         "tfconv_examples_per_sec": delivered["tfconv"],
         "naive_examples_per_sec": delivered["naive"],
@@ -406,7 +403,8 @@ def time_to_accuracy(
                 self.model.stop_training = True
 
     stopper = StopAtTarget()
-    cfg = dataclasses.replace(config, epochs=max_epochs, verbose=0)
+    # Resolved, so the printed line and the report name the recipe actually run.
+    cfg = dataclasses.replace(config, epochs=max_epochs, verbose=0).resolved()
     start = time.perf_counter()
     result = train.train(cfg, print_fn=_quiet, extra_callbacks=[stopper])
     seconds = (stopper.reached_at or time.perf_counter()) - start

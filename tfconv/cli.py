@@ -152,7 +152,6 @@ def _run_train(args: argparse.Namespace) -> int:
             config = train.config_from_file(args.config, **given)
         else:
             config = train.TrainConfig(**given)
-        config.resolved()
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
     try:
