@@ -557,6 +557,91 @@ def test_pipeline_validation_split(data_root):
     assert set(row_hashes(np.concatenate([x for x, _ in batches(other.val)]))) == val_h
 
 
+def _pairs(batch_list) -> list[tuple[str, int]]:
+    """(image hash, label) of every example in `batch_list`, in order."""
+    x = np.concatenate([x for x, _ in batch_list])
+    y = np.concatenate([y for _, y in batch_list])
+    return list(zip(row_hashes(x), y.tolist(), strict=True))
+
+
+def _index_lookup(data_root, n: int) -> dict[tuple[str, int], int]:
+    """Maps each of the first `n` training examples, as the pipeline yields it, to its index."""
+    (x, y), _ = data.load("fashion_mnist", data_dir=data_root)
+    keys = _pairs([((x[:n] / np.float32(255.0))[..., None], y[:n])])
+    lookup = {key: i for i, key in enumerate(keys)}
+    assert len(lookup) == n  # every example is identifiable by image and label
+    return lookup
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"drop_remainder": True}, {"augment": False, "shuffle_buffer": 10}],
+    ids=["permutation", "drop_remainder", "element_shuffle"],
+)
+def test_pipeline_epochs_are_permutations(data_root, kwargs):
+    n, batch = 100, 16
+    lookup = _index_lookup(data_root, n)
+
+    def epochs(seed: int, deterministic: bool = True) -> list[list[tuple[int, ...]]]:
+        p = data.pipelines(
+            "fashion_mnist",
+            batch,
+            data_dir=data_root,
+            limit_train=n,
+            seed=seed,
+            deterministic=deterministic,
+            **kwargs,
+        )
+        assert int(p.train.cardinality()) == p.steps_per_epoch
+        # Two epochs, each iterated anew as Keras's `fit` does.
+        return [
+            [tuple(lookup[key] for key in _pairs([b])) for b in batches(p.train)] for _ in range(2)
+        ]
+
+    run = epochs(seed=4)
+    size = n // batch * batch if kwargs.get("drop_remainder") else n
+    for epoch in run:
+        flat = [i for b in epoch for i in b]
+        # Each example at most once, and all of them unless a remainder is dropped.
+        assert len(flat) == len(set(flat)) == size
+        assert set(flat) <= set(range(n))
+    assert run[0] != run[1]  # reshuffled every epoch
+    assert epochs(seed=4) == run  # reproducible from the seed
+    assert epochs(seed=5)[0] != run[0]
+    # Without `deterministic`, parallel stages may only deliver whole batches
+    # out of order: the batches themselves are the same.
+    assert [sorted(e) for e in epochs(seed=4, deterministic=False)] == [sorted(e) for e in run]
+
+
+def test_pipeline_permutation_is_uniform_and_repeats(data_root):
+    n = 8
+    p = data.pipelines("fashion_mnist", n, data_dir=data_root, limit_train=n, seed=6)
+    lookup = _index_lookup(data_root, n)
+    counts = np.zeros((n, n), int)  # example x position
+    epochs = 160
+    for x_batch, y_batch in p.train.repeat(epochs):
+        # One batch per epoch: `repeat` reshuffles like a fresh iteration does.
+        order = [lookup[key] for key in _pairs([(x_batch.numpy(), y_batch.numpy())])]
+        assert sorted(order) == list(range(n))
+        counts[order, np.arange(n)] += 1
+    assert counts.sum() == n * epochs
+    # Expected 20 per cell (sd about 4): every example lands everywhere.
+    assert counts.min() >= 5 and counts.max() <= 40, counts
+
+
+def test_pipeline_evaluation_sets_keep_their_order(data_root):
+    p = data.pipelines(
+        "fashion_mnist", 32, data_dir=data_root, limit_train=200, validation_split=0.25
+    )
+    (x, _), (xt, _) = data.load("fashion_mnist", data_dir=data_root)
+    test = np.concatenate([x for x, _ in batches(p.test)])
+    np.testing.assert_array_equal(test[..., 0], xt / np.float32(255.0))
+    val = [np.concatenate([x for x, _ in batches(p.val)]) for _ in range(2)]
+    np.testing.assert_array_equal(val[0], val[1])
+    perm = np.random.default_rng(data._SPLIT_SEED).permutation(200)
+    np.testing.assert_array_equal(val[0][..., 0], x[perm[150:]] / np.float32(255.0))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -225,54 +225,124 @@ def pipeline(
     data_dir: str | None = None,
     variant: str = "lenet",
     print_fn: PrintFn = _quiet,
+    repeats: int | None = None,
 ) -> dict[str, Any]:
     """Examples/sec delivered by tfconv's pipeline vs a naive one, and input wait.
 
-    The wait share compares an epoch of training fed by the pipeline with one
-    fed the same number of batches already in memory:
-    `1 - t_in_memory / t_pipeline` (clipped at 0).
+    Delivery is timed by draining whole epochs of each pipeline, interleaved,
+    and taken from the fastest drain of each: on a shared machine noise only
+    ever adds time. Process CPU time per drained epoch is kept too; it barely
+    moves with the machine's load.
+
+    What the pipeline costs training is measured two ways, because a small
+    difference of two noisy timings alone can come out anywhere from 0% to
+    several percent:
+
+    - Wait share (indirect): training epochs fed by the pipeline alternate with
+      epochs fed the very same batches from an in-memory cache of one epoch;
+      `1 - t_in_memory / t_pipeline` (clipped at 0) from the fastest epoch of
+      each.
+    - Cost share (direct): the time, and the process CPU time, to drain one
+      epoch of the pipeline alone, relative to those of a training epoch fed
+      by it. Even when prefetching hides the pipeline (wait share 0), this is
+      the CPU it competes with training for.
+
+    Args:
+        batch_size: Examples per batch.
+        limit_train: Use only the first `limit_train` training examples.
+        data_dir: Passed to `tfconv.data.load`.
+        variant: The model trained in the wait and cost measurements.
+        print_fn: Receives one summary line.
+        repeats: Timed training epochs per contender, interleaved. Default 5,
+            or 3 with `limit_train` set (the suite's quick mode). Drains are
+            cheap and always repeated 7 times.
+
+    Returns:
+        A dict: `tfconv_examples_per_sec` and `naive_examples_per_sec` (from
+        the fastest drain of each) and their ratio `speedup`;
+        `epoch_seconds_pipeline` and `epoch_seconds_in_memory` (fastest
+        training epoch of each) and `input_wait_share`; `drain_seconds` and
+        `drain_cpu_seconds` (tfconv's fastest drain of one epoch: wall time,
+        process CPU time), `naive_drain_cpu_seconds`, `epoch_cpu_seconds`
+        (process CPU time of the cheapest training epoch fed by tfconv's
+        pipeline), `pipeline_cost_share` (`drain_seconds /
+        epoch_seconds_pipeline`) and `pipeline_cpu_share` (`drain_cpu_seconds /
+        epoch_cpu_seconds`); `repeats`.
     """
     from tfconv import data
 
+    if repeats is None:
+        repeats = 3 if limit_train else 5
     pipes = data.pipelines("fashion_mnist", batch_size, data_dir=data_dir, limit_train=limit_train)
     (x, y), _ = data.load("fashion_mnist", data_dir=data_dir)
     if limit_train:
         x, y = x[:limit_train], y[:limit_train]
     naive = _naive_pipeline(x, y, batch_size)
 
-    def drain(ds: Any) -> float:
-        start = time.perf_counter()
+    def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+        # Process CPU time counts tf.data's and TensorFlow's threads too, and
+        # unlike wall time it barely moves when other jobs share the cores.
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def drain(ds: Any) -> None:
         for _ in ds:
             pass
-        return len(x) / (time.perf_counter() - start)
 
-    drain(pipes.train)  # fills the cache, as the first training epoch does
-    rates = {"tfconv": [], "naive": []}
-    for _ in range(3):
-        rates["tfconv"].append(drain(pipes.train))
-        rates["naive"].append(drain(naive))
-    delivered = {k: statistics.median(v) for k, v in rates.items()}
+    sources = {"tfconv": pipes.train, "naive": naive}
+    for ds in sources.values():
+        drain(ds)  # warms up, as the first training epoch does
+    drains: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}
+    for i in range(7):
+        # Alternating the order cancels a slow drift of the machine's load.
+        for name in ("tfconv", "naive") if i % 2 == 0 else ("naive", "tfconv"):
+            drains[name].append(timed(lambda ds=sources[name]: drain(ds)))
+    fastest = {k: min(w for w, _ in v) for k, v in drains.items()}
+    cheapest = {k: min(c for _, c in v) for k, v in drains.items()}
+    delivered = {k: len(x) / t for k, t in fastest.items()}
+    drain_seconds, drain_cpu = fastest["tfconv"], cheapest["tfconv"]
 
     model = _compiled_model(variant, "tfconv", jit=False)
-    in_memory = pipes.train.take(1).cache().repeat(pipes.steps_per_epoch)
-    model.fit(pipes.train, epochs=1, verbose=0)
-    model.fit(in_memory, epochs=1, verbose=0)
-    t_real, t_mem = [], []
-    for _ in range(2):
-        t_real.append(_best_time(lambda: model.fit(pipes.train, epochs=1, verbose=0), 1))
-        t_mem.append(_best_time(lambda: model.fit(in_memory, epochs=1, verbose=0), 1))
-    wait = max(0.0, 1.0 - min(t_mem) / min(t_real))
+    # The same batches in the same order, including the last partial one,
+    # already computed: only the pipeline's own work differs.
+    in_memory = pipes.train.take(pipes.steps_per_epoch).cache()
+    fit = {
+        "real": lambda: model.fit(pipes.train, epochs=1, verbose=0),
+        "memory": lambda: model.fit(in_memory, epochs=1, verbose=0),
+    }
+    for run in fit.values():
+        run()  # traces the train step and fills the cache
+    epochs: dict[str, list[tuple[float, float]]] = {"real": [], "memory": []}
+    for i in range(repeats):
+        for name in ("real", "memory") if i % 2 == 0 else ("memory", "real"):
+            epochs[name].append(timed(fit[name]))
+    t_real = min(w for w, _ in epochs["real"])
+    t_mem = min(w for w, _ in epochs["memory"])
+    epoch_cpu = min(c for _, c in epochs["real"])
+    wait = max(0.0, 1.0 - t_mem / t_real)
+    cost = drain_seconds / t_real
+    cpu_share = drain_cpu / epoch_cpu if epoch_cpu > 0 else 0.0
     print_fn(
         f"  delivered: tfconv {delivered['tfconv']:.0f} ex/s, naive {delivered['naive']:.0f} "
-        f"ex/s; waiting for input {100 * wait:.1f}% of an epoch"
+        f"ex/s (CPU per epoch {drain_cpu:.3f} s vs {cheapest['naive']:.3f} s); waiting for "
+        f"input {100 * wait:.1f}% of an epoch; the pipeline alone costs {100 * cost:.1f}% of "
+        f"an epoch's time, {100 * cpu_share:.1f}% of its CPU time"
     )
     return {
         "tfconv_examples_per_sec": delivered["tfconv"],
         "naive_examples_per_sec": delivered["naive"],
         "speedup": delivered["tfconv"] / delivered["naive"],
-        "epoch_seconds_pipeline": min(t_real),
-        "epoch_seconds_in_memory": min(t_mem),
+        "epoch_seconds_pipeline": t_real,
+        "epoch_seconds_in_memory": t_mem,
         "input_wait_share": wait,
+        "drain_seconds": drain_seconds,
+        "drain_cpu_seconds": drain_cpu,
+        "naive_drain_cpu_seconds": cheapest["naive"],
+        "epoch_cpu_seconds": epoch_cpu,
+        "pipeline_cost_share": cost,
+        "pipeline_cpu_share": cpu_share,
+        "repeats": repeats,
     }
 
 

@@ -702,6 +702,40 @@ def _augment_batch(tf: Any, images: Any, seed: Any, flip: bool) -> Any:
     return tf.gather(out, cols, axis=2, batch_dims=1)
 
 
+# Second half of the per-epoch permutation's stateless key. The augmentation's
+# per-batch keys are `[seed, s]` with `s` drawn from the same
+# `Dataset.random(seed)` stream as the epoch seeds; putting the epoch seed
+# first and this constant second keeps the two sets of keys apart.
+_PERMUTATION_KEY = 0x7F4A7C15
+
+
+def _permuted_batches(tf: Any, n: int, batch_size: int, drop_remainder: bool, seed: int) -> Any:
+    """Index batches of a fresh permutation of `range(n)` each epoch, as 1-tuples.
+
+    One permutation and one reshape per epoch replace shuffling and batching
+    `n` single elements, which on the full training set cost more CPU than
+    everything else in the pipeline. The epoch seed comes from a
+    `Dataset.random` stream that draws new values on every iteration, so
+    epochs differ yet two datasets built with the same `seed` give the same
+    sequence of epochs.
+    """
+    full, rest = divmod(n, batch_size)
+
+    def epoch(epoch_seed: Any) -> Any:
+        key = tf.stack([epoch_seed, tf.constant(_PERMUTATION_KEY, tf.int64)])
+        perm = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int32), seed=key)
+        head = tf.reshape(perm[: full * batch_size], [full, batch_size])
+        batches = tf.data.Dataset.from_tensor_slices((head,))
+        if rest and not drop_remainder:
+            batches = batches.concatenate(
+                tf.data.Dataset.from_tensors((perm[full * batch_size :],))
+            )
+        return batches
+
+    epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return epoch_seeds.flat_map(epoch)
+
+
 def pipelines(
     name: str,
     batch_size: int,
@@ -723,8 +757,11 @@ def pipelines(
 
     Each element is `(images, labels)`: float32 images of shape `(B, 28, 28, 1)`
     scaled to [0, 1] (or standardised with the training set's mean and std)
-    and int32 labels of shape `(B,)`. Scaling and augmentation run once per
-    batch rather than per example, which is what keeps the pipeline cheap.
+    and int32 labels of shape `(B,)`. Nothing runs per example: each epoch
+    draws one permutation of the training set, splits it into index batches
+    and gathers whole uint8 batches from the arrays held in memory; scaling
+    and augmentation then run once per batch. That keeps the pipeline's CPU
+    cost a small fraction of a training epoch.
 
     Args:
         name: `"fashion_mnist"` or `"mnist"`.
@@ -736,18 +773,30 @@ def pipelines(
         augment: `True` or `"light"`: random horizontal flips (Fashion-MNIST
             only; a mirrored digit is a different digit) and random shifts of up
             to 2 pixels. Training set only.
-        seed: Seeds the shuffle and the augmentation. Two pipelines built with
-            the same seed see the same sequence of epochs; every epoch is
-            reshuffled.
+        seed: Seeds the shuffle and the augmentation. Every epoch (every new
+            iteration, or repetition under `repeat`) is reshuffled and holds
+            each training example exactly once (but for a dropped remainder).
+            Two pipelines built with the same seed see the same sequence of
+            epochs, in the same order with `deterministic=True`. The sequence
+            also depends on TensorFlow's global seed, if one is set
+            (`keras.utils.set_random_seed`).
         deterministic: Make `tf.data` keep element order through parallel
-            stages, so runs are reproducible (slightly slower).
-        shuffle_buffer: Shuffle buffer size; default the whole training set.
+            stages, so runs are reproducible (slightly slower). Without it,
+            each epoch still holds the same batches, but they may arrive in
+            a different order.
+        shuffle_buffer: `None` (or any size of at least the training set) gives
+            a uniform permutation each epoch. A smaller buffer falls back to
+            `tf.data`'s element-wise `shuffle` with that buffer: only a
+            partial shuffle, and several times the CPU cost per epoch.
         limit_train: Use only the first `limit_train` training examples.
         limit_test: Use only the first `limit_test` test examples.
         validation_split: Fraction of the (limited) training set held out as
             `val`: the last part of a permutation with a fixed seed, so the
             split does not depend on `seed`.
         cache: Cache the decoded examples in memory after the first epoch.
+            Applies to the test and validation sets and to the element-wise
+            shuffle path; the default training path gathers from the arrays
+            already in memory, so it has nothing to cache.
         drop_remainder: Drop the last, smaller training batch (test and
             validation batches are always complete sets).
 
@@ -793,15 +842,6 @@ def pipelines(
     def to_model_inputs(images: Any, labels: Any) -> tuple[Any, Any]:
         return scale(images), tf.cast(labels, tf.int32)
 
-    def augmented(batch: tuple[Any, Any], batch_seed: Any) -> tuple[Any, Any]:
-        images, labels = batch
-        x = tf.cast(images, tf.float32)[..., None] / 255.0
-        stateless_seed = tf.stack([tf.constant(seed, tf.int64), batch_seed])
-        x = _augment_batch(tf, x, stateless_seed, info.flip_ok)
-        if standardize:
-            x = (x - mean) / std
-        return x, tf.cast(labels, tf.int32)
-
     def evaluation(x: np.ndarray, y: np.ndarray) -> Any:
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         if cache:
@@ -811,11 +851,47 @@ def pipelines(
         ds = ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
-    if cache:
-        train = train.cache()
-    train = train.shuffle(shuffle_buffer or len(x_train), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size, drop_remainder=drop_remainder)
+    num_train = len(x_train)
+    steps = num_train // batch_size if drop_remainder else math.ceil(num_train / batch_size)
+    take: Callable[..., tuple[Any, Any]]
+    if shuffle_buffer and shuffle_buffer < num_train:
+        # A partial shuffle can only be had element by element.
+        train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        if cache:
+            train = train.cache()
+        train = train.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        train = train.batch(batch_size, drop_remainder=drop_remainder)
+
+        def take(images: Any, labels: Any) -> tuple[Any, Any]:
+            return images, labels
+
+    else:
+        # Pinned to the host: tf.data runs there, and a GPU copy would only be
+        # gathered back from.
+        with tf.device("/CPU:0"):
+            all_images, all_labels = tf.constant(x_train), tf.constant(y_train)
+        train = _permuted_batches(tf, num_train, batch_size, drop_remainder, seed)
+        # `flat_map` hides the length; Keras needs it for progress bars and to
+        # end an epoch without an out-of-data warning.
+        train = train.apply(tf.data.experimental.assert_cardinality(steps))
+
+        def take(indices: Any) -> tuple[Any, Any]:
+            return tf.gather(all_images, indices), tf.gather(all_labels, indices)
+
+    # Both paths yield tuples (a batch, or a batch of indices), which `take`
+    # turns into uint8 images and labels inside the one per-batch map.
+    def plain(*element: Any) -> tuple[Any, Any]:
+        return to_model_inputs(*take(*element))
+
+    def augmented(element: tuple[Any, ...], batch_seed: Any) -> tuple[Any, Any]:
+        images, labels = take(*element)
+        x = tf.cast(images, tf.float32)[..., None] / 255.0
+        stateless_seed = tf.stack([tf.constant(seed, tf.int64), batch_seed])
+        x = _augment_batch(tf, x, stateless_seed, info.flip_ok)
+        if standardize:
+            x = (x - mean) / std
+        return x, tf.cast(labels, tf.int32)
+
     if augment:
         # One fresh seed per batch and epoch, itself reproducible from `seed`, so
         # stateless ops give new draws every epoch yet identical runs.
@@ -824,13 +900,9 @@ def pipelines(
             augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
         )
     else:
-        train = train.map(
-            to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
-        )
+        train = train.map(plain, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     train = train.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    num_train = len(x_train)
-    steps = num_train // batch_size if drop_remainder else math.ceil(num_train / batch_size)
     return Pipelines(
         train=train,
         test=evaluation(x_test, y_test),

@@ -186,9 +186,8 @@ class Conv2D(keras.layers.Layer):
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         self._check_input(inputs.shape)
         kernel = tf.cast(self.kernel, self.compute_dtype)
-        y = _core.conv2d(inputs, kernel, self.strides, self.padding, self.dilation_rate)
-        if self.use_bias:
-            y = y + tf.cast(self.bias, self.compute_dtype)
+        bias = tf.cast(self.bias, self.compute_dtype) if self.use_bias else None
+        y = _core.conv2d(inputs, kernel, self.strides, self.padding, self.dilation_rate, bias)
         if self.activation is not None:
             y = self.activation(y)
         return y
