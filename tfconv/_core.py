@@ -312,7 +312,7 @@ def _tile_indices(
     partial block) are clamped onto the edge: their outputs are cut and their
     output gradients are zero, so what they read never matters.
     """
-    hp, wp = padded_hw
+    wp = padded_hw[1]
     n_r, s_r, t_r, d_r = rows
     n_c, s_c, t_c, d_c = cols
     r = np.arange(n_r)[:, None] * s_r + np.arange(t_r)[None, :] * d_r  # (rows, kh)
