@@ -655,20 +655,35 @@ def _max_pool_functions(
 
 
 @functools.lru_cache(maxsize=512)
-def _sum_pool_function(pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool) -> Any:
-    """Window sums of a tiled pool (the caller divides), cached like `_conv_functions`.
+def _sum_pool_functions(
+    pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
+) -> tuple[Any, Any]:
+    """Forward and backward of a tiled window sum (cached like `_conv_functions`).
 
-    Under XLA the two reductions and their broadcast gradients run 2-3x
-    faster than TensorFlow's kernels, which reduce a short middle axis slowly
-    (LeNet pool1 forward+backward: 3.1 -> 1.2 ms, single thread).
+    Under XLA the two reductions and the broadcast gradient run 2-3x faster
+    than TensorFlow's kernels, which reduce a short middle axis slowly (LeNet
+    pool1 forward+backward: 3.1 -> 1.2 ms, single thread). The gradient is
+    explicit: differentiating an XLA function inside a model compiled with
+    `jit_compile=True` made XLA recompile the model at every step.
     """
     (kh, kw), wo, c = pool_hw, out_w, channels
 
-    def window_sums(x):
+    def forward(x):
         y = tf.reduce_sum(tf.reshape(x, [-1, kw, c]), axis=1)  # (N*H*Wo, C)
         return tf.reduce_sum(tf.reshape(y, [-1, kh, wo * c]), axis=1)  # (N*Ho, Wo*C)
 
-    return tf.function(window_sums, jit_compile=True, autograph=False) if xla else window_sums
+    def backward(dy, x):
+        dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
+        dz = tf.reshape(tf.broadcast_to(dy, [tf.shape(dy)[0], kh, wo * c]), [-1, 1, c])
+        dx = tf.broadcast_to(dz, [tf.shape(dz)[0], kw, c])  # (N*H*Wo, kw, C)
+        return tf.reshape(dx, tf.shape(x))
+
+    if xla:
+        return (
+            tf.function(forward, jit_compile=True, autograph=False),
+            tf.function(backward, jit_compile=True, autograph=False),
+        )
+    return forward, backward
 
 
 def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
@@ -676,22 +691,20 @@ def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
 
     Two reductions over reshaped views, columns then rows, each a contiguous
     middle-axis reduction (slices and their gradients would cost several
-    times more). Max pooling has an explicit gradient that, like Keras's,
-    sends a tied window's gradient to its first cell in row-major order.
+    times more), with explicit gradients; max pooling's, like Keras's, sends
+    a tied window's gradient to its first cell in row-major order.
     """
     (kh, kw), c = pool_hw, x.shape[3]
     n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
     ho, wo = h // kh, w // kw
-    if mode == "avg":
-        return tf.reshape(_sum_pool_function(tuple(pool_hw), wo, c, XLA_CORE)(x), [n, ho, wo, c])
-
-    forward, backward = _max_pool_functions(tuple(pool_hw), wo, c, XLA_CORE)
+    functions = _sum_pool_functions if mode == "avg" else _max_pool_functions
+    forward, backward = functions(tuple(pool_hw), wo, c, XLA_CORE)
 
     @tf.custom_gradient
-    def _max(x):
+    def _pool(x):
         return tf.reshape(forward(x), [n, ho, wo, c]), lambda dy: backward(dy, x)
 
-    return _max(x)
+    return _pool(x)
 
 
 def _same_counts(
