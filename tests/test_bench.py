@@ -20,7 +20,7 @@ def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monke
     monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
     assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "bench.json").read_text())
-    for section in ("layers_training", "layer_micro", "pipeline", "roofline",
+    for section in ("layers_training", "layer_micro", "pipeline", "throughput", "roofline",
                     "time_to_accuracy", "inference", "ops"):  # fmt: skip
         assert results[section], section
         numbers = _finite_numbers(results[section])
@@ -29,6 +29,31 @@ def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monke
     assert 0 < results["roofline"]["fraction_of_peak"] < 1
     assert 0 <= results["pipeline"]["input_wait_share"] < 1
     assert "| tfconv |" in (tmp_path / "bench.md").read_text()
+    for sweep in results["throughput"].values():
+        assert sweep["best"]["examples_per_sec"] > 0
+
+
+def test_time_to_accuracy_keeps_the_recipe_length(monkeypatch):
+    # A cosine schedule decays over the run's epochs: stretching the run to a
+    # cap would change the recipe being timed.
+    from tfconv import train
+
+    seen = []
+
+    class Result:
+        history = [{"test_acc": 0.5}]
+
+    def fake_train(cfg, print_fn=None, extra_callbacks=None):
+        seen.append(cfg)
+        return Result()
+
+    monkeypatch.setattr(train, "train", fake_train)
+    config = train.TrainConfig(variant="lenet_modern")
+    report = bench.time_to_accuracy(0.9, config)
+    assert seen[0].epochs == models.get_recipe("lenet_modern").epochs
+    assert seen[0].schedule == "cosine" and not report["reached"]
+    bench.time_to_accuracy(0.9, config, max_epochs=2)
+    assert seen[1].epochs == 2
 
 
 def test_lenet_flops_match_a_direct_count():

@@ -413,6 +413,100 @@ def training_flops_per_example(model: Any) -> dict[str, int]:
     return {"forward": forward, "training": forward + backward}
 
 
+# (batch, XLA, steps per execution, precision) tried for the best training
+# throughput: the CPU's, and the GPU recipe (README) with its neighbours.
+CPU_SETTINGS = ((256, False, 1, "float32"), (1024, False, 1, "float32"),
+                (256, True, 8, "float32"), (1024, True, 8, "float32"))  # fmt: skip
+GPU_SETTINGS = ((1024, True, 32, "mixed_float16"), (4096, True, 32, "mixed_float16"),
+                (8192, True, 32, "mixed_float16"), (4096, True, 32, "float32"))  # fmt: skip
+
+
+def training_throughput(
+    variant: str = "lenet",
+    layers: str = "tfconv",
+    settings: tuple[tuple[int, bool, int, str], ...] | None = None,
+    seconds: float = 3.0,
+    data_dir: str | None = None,
+    print_fn: PrintFn = _quiet,
+) -> dict[str, Any]:
+    """Training examples/sec of `variant` under several settings; the best wins.
+
+    The data sits in memory (on the accelerator, when there is one) as
+    already-scaled batches, so that only the model's training step is timed:
+    the question is how fast the layers can train, not the input pipeline
+    (section 2). Each setting is compiled and warmed up first, then timed
+    over whole calls of `fit` lasting about `seconds`.
+
+    Args:
+        variant: Model variant.
+        layers: `"tfconv"` or `"keras"`.
+        settings: `(batch, jit, steps_per_execution, precision)` tuples;
+            default `GPU_SETTINGS` on a GPU, `CPU_SETTINGS` otherwise.
+        seconds: Rough timed length of each setting.
+        data_dir: Where the Fashion-MNIST files are.
+        print_fn: One line per setting.
+
+    Returns:
+        `settings` (one dict per setting, with `examples_per_sec`) and `best`.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfconv import data, models, train
+
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if settings is None:
+        settings = GPU_SETTINGS if on_gpu else CPU_SETTINGS
+    (x, y), _ = data.load("fashion_mnist", data_dir=data_dir)
+    rows = []
+    for batch, jit, spe, precision in settings:
+        n = max(batch, (min(len(x), 16 * batch) // batch) * batch)
+        images = np.resize(x, (n, *x.shape[1:]))[..., None].astype(np.float32) / 255.0
+        labels = np.resize(y, n).astype(np.int32)
+        ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).cache().repeat()
+        if on_gpu:
+            ds = ds.apply(tf.data.experimental.prefetch_to_device("/GPU:0"))
+        keras.backend.clear_session()
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            keras.utils.set_random_seed(0)
+            model = models.build(variant, layers=layers)
+            model.compile(
+                optimizer=train.make_optimizer("sgd", 0.01),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=jit,
+                steps_per_execution=spe,
+            )
+            steps = spe * 2
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)  # compiles
+            start = time.perf_counter()
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            per_step = (time.perf_counter() - start) / steps
+            steps = spe * max(1, round(seconds / per_step / spe))
+            start = time.perf_counter()
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+            rate = steps * batch / (time.perf_counter() - start)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        rows.append(
+            {
+                "batch_size": batch,
+                "jit": jit,
+                "steps_per_execution": spe,
+                "precision": precision,
+                "examples_per_sec": rate,
+            }
+        )
+        print_fn(
+            f"  {layers} {variant}: batch {batch:5d}, XLA {'on ' if jit else 'off'}, "
+            f"{spe:2d} steps/call, {precision}: {rate:9.0f} examples/sec"
+        )
+    best = max(rows, key=lambda r: r["examples_per_sec"])
+    return {"variant": variant, "layers": layers, "settings": rows, "best": best}
+
+
 def roofline(
     examples_per_sec: float,
     variant: str = "lenet",
@@ -448,13 +542,20 @@ def roofline(
 def time_to_accuracy(
     target: float,
     config: Any,
-    max_epochs: int = 20,
+    max_epochs: int | None = None,
     print_fn: PrintFn = _quiet,
 ) -> dict[str, Any]:
     """Wall seconds from the start of `train` until test accuracy reaches `target`.
 
     Compilation and data loading count. The run stops at the first epoch
-    whose test accuracy reaches the target, or after `max_epochs`.
+    whose test accuracy reaches the target, or at the end of the recipe.
+
+    Args:
+        target: Test accuracy to reach.
+        config: A `tfconv.train.TrainConfig`; its epochs (or its variant's
+            recipe's) set the run's length, and with it a cosine schedule's.
+        max_epochs: Overrides the run's length (the suite's quick mode).
+        print_fn: Receives one summary line.
     """
     import dataclasses
 
@@ -474,7 +575,7 @@ def time_to_accuracy(
 
     stopper = StopAtTarget()
     # Resolved, so the printed line and the report name the recipe actually run.
-    cfg = dataclasses.replace(config, epochs=max_epochs, verbose=0).resolved()
+    cfg = dataclasses.replace(config, epochs=max_epochs or config.epochs, verbose=0).resolved()
     start = time.perf_counter()
     result = train.train(cfg, print_fn=_quiet, extra_callbacks=[stopper])
     seconds = (stopper.reached_at or time.perf_counter()) - start
@@ -484,7 +585,7 @@ def time_to_accuracy(
         + (
             f"{target:.2f} reached in {seconds:.1f} s (epoch {stopper.epoch})"
             if stopper.reached_at
-            else f"{target:.2f} not reached in {max_epochs} epochs (best {best:.3f})"
+            else f"{target:.2f} not reached in {cfg.epochs} epochs (best {best:.3f})"
         )
     )
     return {
@@ -596,8 +697,23 @@ def run_suite(
     print_fn("2. input pipeline")
     results["pipeline"] = pipeline(limit_train=limit, data_dir=data_dir, print_fn=print_fn)
     print_fn("3. roofline")
+    results["throughput"] = {
+        layers: training_throughput(
+            layers=layers,
+            settings=CPU_SETTINGS[:1] if quick else None,
+            seconds=0.5 if quick else 4.0,
+            data_dir=data_dir,
+            print_fn=print_fn,
+        )
+        for layers in ("tfconv", "keras")
+    }
     results["roofline"] = roofline(
-        results["layers_training"]["tfconv_examples_per_sec"], quick=quick, print_fn=print_fn
+        max(
+            results["throughput"]["tfconv"]["best"]["examples_per_sec"],
+            results["layers_training"]["tfconv_examples_per_sec"],
+        ),
+        quick=quick,
+        print_fn=print_fn,
     )
     print_fn("4. time to accuracy")
     results["time_to_accuracy"] = [
@@ -610,7 +726,7 @@ def run_suite(
                 limit_test=1000 if quick else None,
                 **kwargs,
             ),
-            max_epochs=2 if quick else 20,
+            max_epochs=2 if quick else None,
             print_fn=print_fn,
         )
         for target, variant, kwargs in FAST_RECIPES
@@ -721,16 +837,38 @@ def to_markdown(results: dict[str, Any]) -> str:
         "",
         "## 2. Input pipeline",
         "",
-        f"tfconv {p['tfconv_examples_per_sec']:.0f} ex/s, naive {p['naive_examples_per_sec']:.0f}"
-        f" ex/s (x{p['speedup']:.1f}); waiting for input {100 * p['input_wait_share']:.1f}% of "
-        "an epoch.",
+        "| measure | value |",
+        "|---|---|",
+        f"| delivered, tfconv pipeline | {p['tfconv_examples_per_sec']:.0f} ex/s |",
+        f"| delivered, naive loader | {p['naive_examples_per_sec']:.0f} ex/s |",
+        f"| speedup | x{p['speedup']:.2f} |",
+        f"| CPU per epoch, tfconv vs naive | {p['drain_cpu_seconds']:.3f} s vs "
+        f"{p['naive_drain_cpu_seconds']:.3f} s |",
+        f"| waiting for input (indirect) | {100 * p['input_wait_share']:.1f}% of an epoch |",
+        f"| pipeline alone (direct) | {100 * p['pipeline_cost_share']:.1f}% of an epoch's time, "
+        f"{100 * p['pipeline_cpu_share']:.1f}% of its CPU |",
         "",
         "## 3. Roofline",
         "",
         f"Matmul peak {rf['matmul_peak_flops'] / 1e9:.1f} GFLOP/s; "
-        f"{rf['flops_per_example_training'] / 1e6:.2f} MFLOP per training example; "
-        f"achieved {rf['achieved_flops'] / 1e9:.1f} GFLOP/s = "
-        f"{100 * rf['fraction_of_peak']:.1f}% of peak.",
+        f"{rf['flops_per_example_training'] / 1e6:.2f} MFLOP per training example. "
+        "LeNet training throughput, data in memory:",
+        "",
+        "| layers | batch | XLA | steps/call | precision | examples/sec | % of matmul peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for layers, sweep in results.get("throughput", {}).items():
+        for r in sweep["settings"]:
+            share = r["examples_per_sec"] * rf["flops_per_example_training"]
+            lines.append(
+                f"| {layers} | {r['batch_size']} | {'on' if r['jit'] else 'off'} "
+                f"| {r['steps_per_execution']} | {r['precision']} | {r['examples_per_sec']:.0f} "
+                f"| {100 * share / rf['matmul_peak_flops']:.1f} |"
+            )
+    lines += [
+        "",
+        f"Best (tfconv layers): {rf['examples_per_sec']:.0f} examples/sec, "
+        f"{rf['achieved_flops'] / 1e9:.1f} GFLOP/s = {100 * rf['fraction_of_peak']:.1f}% of peak.",
         "",
         "## 4. Time to accuracy",
         "",
