@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
 from tfconv import bench, cli, models
 
@@ -40,12 +41,9 @@ def test_time_to_accuracy_keeps_the_recipe_length(monkeypatch):
 
     seen = []
 
-    class Result:
-        history = [{"test_acc": 0.5}]
-
     def fake_train(cfg, print_fn=None, extra_callbacks=None):
         seen.append(cfg)
-        return Result()
+        return types.SimpleNamespace(history=[{"test_acc": 0.5}])
 
     monkeypatch.setattr(train, "train", fake_train)
     config = train.TrainConfig(variant="lenet_modern")
