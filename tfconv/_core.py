@@ -354,7 +354,17 @@ def _conv_functions(
     place = _placement(kw, sw, dw, block) if block > 1 else None
     pointwise = (kh, kw, strides, pads) == (1, 1, (1, 1), ((0, 0), (0, 0)))
     if block > 1:
-        index = _tile_indices((hp, wp), (ho, sh, kh, dh), (n_tiles, block * sw, tile_w, 1))
+        # Two gathers: tile columns (C-vectors), then tile rows (runs of
+        # tile_w*C values). Fewer, longer copies than one gather of every
+        # C-vector: LeNet conv2 1.5 -> 0.9 ms (training, single thread), and
+        # conv1's TFLite GATHER 13 -> 4 us for one image.
+        columns = np.minimum(
+            np.arange(n_tiles)[:, None] * block * sw + np.arange(tile_w)[None, :], wp - 1
+        ).reshape(-1)  # (tiles*tile_w,): clamped like `_tile_indices`
+        rows = (
+            (np.arange(ho)[:, None, None] * sh + np.arange(kh)[None, None, :] * dh) * n_tiles
+            + np.arange(n_tiles)[None, :, None]
+        ).reshape(-1)  # (Ho*tiles*kh,) into (Hp*tiles) tile rows
     else:
         index = _tile_indices((hp, wp), (ho, sh, kh, dh), (wo, sw, kw, dw))
 
@@ -364,31 +374,46 @@ def _conv_functions(
         band = tf.einsum("ujv,ijcf->iucvf", tf.constant(place, kernel.dtype), kernel)
         return tf.reshape(band, [depth, block * co])  # (kh*tile_w*C, block*F)
 
+    def gather_columns(xp):
+        return tf.gather(xp, tf.constant(columns), axis=2)  # (N, Hp, tiles*tile_w, C)
+
+    def gather_pixels(xp):
+        pixels = tf.reshape(xp, [-1, hp * wp, ci])  # (N, Hp*Wp, C)
+        return tf.gather(pixels, tf.constant(index), axis=1)  # (N, Ho*Wo*kh*kw, C)
+
+    # Where each gathered vector is a few bytes (one pixel's channels, or the
+    # first stage's columns), TensorFlow's gather kernel is slow per element
+    # and XLA's wins: LeNet conv1 7.5 vs 1.3 ms, the first stage of conv2 1.2
+    # vs 0.9 ms (single thread). On long runs TensorFlow's wins: a second
+    # stage under XLA made conv2's forward pass 3x slower, and one gather of
+    # 16-channel vectors takes 2.6 ms in TensorFlow vs 5.7 under XLA.
+    if xla:
+        gather_columns = tf.function(gather_columns, jit_compile=True, autograph=False)
+        if ci < 4:
+            gather_pixels = tf.function(gather_pixels, jit_compile=True, autograph=False)
+
     def gather(x):
-        # One gather of whole C-vectors builds every tile: measured 3-4x faster
+        # Gathers of whole C-vectors build every tile: measured 3-4x faster
         # than strided slices + concatenation, which copy C values at a time
         # once per kernel offset and again per concatenation.
-        n = tf.shape(x)[0]
-        pixels = tf.reshape(_pad(x, pads), [n, hp * wp, ci])  # (N, Hp*Wp, C)
-        tiles = tf.gather(pixels, tf.constant(index), axis=1)  # (N, Ho*tiles*kh*tile_w, C)
+        xp = _pad(x, pads)
+        if block > 1:
+            cols = tf.reshape(gather_columns(xp), [-1, hp * n_tiles, tile_w * ci])
+            tiles = tf.gather(cols, tf.constant(rows), axis=1)  # (N, Ho*tiles*kh, tile_w*C)
+        else:
+            tiles = gather_pixels(xp)
         return tf.reshape(tiles, [-1, depth])  # (N*Ho*tiles, depth)
 
-    # With few channels each gathered vector is a few bytes and TensorFlow's
-    # gather kernel is slow per element (1->6 LeNet conv1: 7.5 ms vs 1.3 ms
-    # under XLA, single thread); with 6 or more channels it beats XLA's
-    # (LeNet conv2 1.7 vs 3.5 ms, 16 channels 2.6 vs 5.7 ms).
-    if xla and ci < 4:
-        gather = tf.function(gather, jit_compile=True, autograph=False)
-
     def forward(x, kernel, bias=None):
-        n = tf.shape(x)[0]
         flat = tf.reshape(x, [-1, depth]) if pointwise else gather(x)  # (N*Ho*tiles, depth)
         y = tf.matmul(flat, banded(kernel))  # (N*Ho*tiles, block*F)
         if bias is not None:
             # On the matmul's 2-D output, where oneDNN fuses it into the
             # matmul; a broadcast add after the reshape is a separate pass.
             y = tf.nn.bias_add(y, tf.tile(bias, [block]) if block > 1 else bias)
-        y = tf.reshape(y, [n, ho, n_tiles * block, co])  # (N, Ho, tiles*block, F)
+        # -1, not a dynamic batch size: in TFLite that would be SHAPE and
+        # slicing ops, which split XNNPACK's partitions.
+        y = tf.reshape(y, [-1, ho, n_tiles * block, co])  # (N, Ho, tiles*block, F)
         return (y if n_tiles * block == wo else y[:, :, :wo]), flat
 
     def pad_dy(dy):
@@ -635,7 +660,8 @@ def _max_pool_functions(
         return cols, z, rows, tf.reduce_max(rows, axis=1)  # y: (N*Ho, Wo*C)
 
     def forward(x):
-        return reduce(x)[3]
+        z = _window_reduce(tf.reshape(x, [-1, kw, c]), tf.maximum)  # (N*H*Wo, C)
+        return _window_reduce(tf.reshape(z, [-1, kh, wo * c]), tf.maximum)  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         # Recomputed rather than saved: under XLA it fuses into the masks.
@@ -654,6 +680,20 @@ def _max_pool_functions(
     return forward, backward
 
 
+def _window_reduce(v: tf.Tensor, op: Any) -> tf.Tensor:
+    """Reduces axis 1 of `v` (a few window cells) by splitting it and chaining `op`.
+
+    Under XLA this fuses like a reduction; exported to TFLite it is SPLIT and
+    ADD/MAXIMUM, which XNNPACK runs well in float and int8, where its
+    REDUCE_SUM over such a short axis is slow (int8 LeNet pool1: 13 vs 2 us).
+    """
+    parts = tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
+    out = parts[0]
+    for part in parts[1:]:
+        out = op(out, part)
+    return tf.reshape(out, [-1, v.shape[2]])  # (M, L)
+
+
 @functools.lru_cache(maxsize=512)
 def _sum_pool_functions(
     pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
@@ -669,8 +709,8 @@ def _sum_pool_functions(
     (kh, kw), wo, c = pool_hw, out_w, channels
 
     def forward(x):
-        y = tf.reduce_sum(tf.reshape(x, [-1, kw, c]), axis=1)  # (N*H*Wo, C)
-        return tf.reduce_sum(tf.reshape(y, [-1, kh, wo * c]), axis=1)  # (N*Ho, Wo*C)
+        y = _window_reduce(tf.reshape(x, [-1, kw, c]), tf.add)  # (N*H*Wo, C)
+        return _window_reduce(tf.reshape(y, [-1, kh, wo * c]), tf.add)  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
@@ -689,20 +729,21 @@ def _sum_pool_functions(
 def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
     """Pooling of windows that tile `x` exactly (stride = window, sizes divide).
 
-    Two reductions over reshaped views, columns then rows, each a contiguous
-    middle-axis reduction (slices and their gradients would cost several
-    times more), with explicit gradients; max pooling's, like Keras's, sends
-    a tied window's gradient to its first cell in row-major order.
+    Two reductions over reshaped views, columns then rows, each over a
+    contiguous middle axis (`_window_reduce`; strided slices and their
+    gradients would cost several times more), with explicit gradients; max
+    pooling's, like Keras's, sends a tied window's gradient to its first cell
+    in row-major order.
     """
     (kh, kw), c = pool_hw, x.shape[3]
-    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    h, w = x.shape[1], x.shape[2]
     ho, wo = h // kh, w // kw
     functions = _sum_pool_functions if mode == "avg" else _max_pool_functions
     forward, backward = functions(tuple(pool_hw), wo, c, XLA_CORE)
 
     @tf.custom_gradient
     def _pool(x):
-        return tf.reshape(forward(x), [n, ho, wo, c]), lambda dy: backward(dy, x)
+        return tf.reshape(forward(x), [-1, ho, wo, c]), lambda dy: backward(dy, x)
 
     return _pool(x)
 
