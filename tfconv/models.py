@@ -348,6 +348,21 @@ _REGISTRY: dict[str, tuple[ModelConfig, str, Recipe]] = {
         # to epoch, with a constant learning rate; the decay matters.
         Recipe(optimizer="adam", lr=2e-3, epochs=10, batch_size=128, schedule="cosine"),
     ),
+    "lenet_fast": (
+        ModelConfig(
+            conv_channels=(8, 16),
+            pooling="max",
+            activation="relu",
+            dense_units=(128,),
+            batch_norm=True,
+            initializer="he_normal",
+        ),
+        "Tuned for time to 0.90 on Fashion-MNIST: LeNet's shape, 8/16 ReLU/batch-norm/max-pool.",
+        # Measured on the 2-core CPU (tfconv layers): ~9 s an epoch; test
+        # accuracy 0.902 after 3 epochs, 0.904 after 4 (seed 0). A 3-epoch
+        # cosine run ends at 0.897 on seed 1, so the recipe keeps a fourth.
+        Recipe(optimizer="adam", lr=5e-3, epochs=4, batch_size=256, schedule="cosine"),
+    ),
 }
 
 VARIANTS: dict[str, ModelConfig] = {name: entry[0] for name, entry in _REGISTRY.items()}
