@@ -21,8 +21,9 @@ def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monke
     monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
     assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "bench.json").read_text())
-    for section in ("layers_training", "layer_micro", "pipeline", "throughput", "roofline",
-                    "time_to_accuracy", "inference", "ops"):  # fmt: skip
+    sections = ("layers_training", "layers_training_single_thread", "layer_micro", "pipeline",
+                "throughput", "roofline", "time_to_accuracy", "inference", "ops")  # fmt: skip
+    for section in sections:
         assert results[section], section
         numbers = _finite_numbers(results[section])
         assert numbers and all(math.isfinite(v) for v in numbers), section
@@ -62,3 +63,18 @@ def test_lenet_flops_match_a_direct_count():
     assert flops["forward"] == 2 * macs
     assert flops["training"] == 6 * macs
     assert bench.training_flops_per_example(models.build("lenet", layers="keras")) == flops
+
+
+def test_throughput_runs_the_gpu_settings_on_the_cpu(data_root):
+    # The GPU recipe's shape (XLA, several steps per call, mixed_float16),
+    # scaled down: it must run here and leave the global policy as it was.
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    sweep = bench.training_throughput(
+        settings=((64, True, 2, "mixed_float16"),), seconds=0.2, data_dir=str(data_root)
+    )
+    (row,) = sweep["settings"]
+    assert row["precision"] == "mixed_float16" and row["examples_per_sec"] > 0
+    assert sweep["best"] == row
+    assert keras.mixed_precision.global_policy().name == before
