@@ -455,8 +455,9 @@ def training_flops_per_example(model: Any) -> dict[str, int]:
 
 # (batch, XLA, steps per execution, precision) tried for the best training
 # throughput: the CPU's, and the GPU recipe (README) with its neighbours.
-CPU_SETTINGS = ((256, False, 1, "float32"), (1024, False, 1, "float32"),
-                (256, True, 8, "float32"), (1024, True, 8, "float32"))  # fmt: skip
+CPU_SETTINGS = ((256, False, 1, "float32"), (256, False, 8, "float32"),
+                (512, False, 8, "float32"), (1024, False, 8, "float32"),
+                (256, True, 8, "float32"))  # fmt: skip
 GPU_SETTINGS = ((1024, True, 32, "mixed_float16"), (4096, True, 32, "mixed_float16"),
                 (8192, True, 32, "mixed_float16"), (4096, True, 32, "float32"))  # fmt: skip
 
