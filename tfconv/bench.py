@@ -877,8 +877,10 @@ def to_markdown(results: dict[str, Any]) -> str:
         f"| keras | {lt['keras_examples_per_sec']:.0f} | {st['keras_examples_per_sec']:.0f} |",
         f"| ratio | {lt['ratio']:.2f} | {st['ratio']:.2f} |",
         "",
-        "Wall-clock epochs on this shared machine swing between two speeds; "
-        "the one-thread CPU-time ratio is the steady one. Epochs, wall clock: "
+        "Wall-clock epochs can swing between two speeds: on this project's 2-core VM, "
+        "in the slow mode every training step waited about 10 ms more, whatever the "
+        "model (both at 11.7k examples/sec, the process using 0.9 of a core instead "
+        "of 1.6). The one-thread CPU-time ratio is the steady one. Epochs, wall clock: "
         + ", ".join(
             f"{name} " + "/".join(f"{v:.0f}" for v in lt["samples"][name])
             for name in ("tfconv", "keras")
