@@ -12,8 +12,8 @@ class AvgPool2D(BasePool2D):
     """Average pooling layer, a drop-in for `keras.layers.AveragePooling2D`.
 
     Each output is the mean of one window, computed as a separable sum
-    (columns, then rows) over strided slices; no built-in pooling kernel is
-    called.
+    (columns, then rows) over reshaped views, or over strided views when
+    windows overlap; no built-in pooling kernel is called.
 
     Padding and the denominator:
         - explicit padding (`p`, `(p_h, p_w)` or per side) adds zeros that

@@ -41,8 +41,8 @@ class Conv2D(keras.layers.Layer):
     """2-D cross-correlation layer with its own sliding-window math.
 
     A drop-in replacement for `keras.layers.Conv2D` (channels-last) that never
-    calls a built-in convolution kernel: windows are gathered with strided
-    slices and multiplied with the kernel in one matrix product, and the
+    calls a built-in convolution kernel: windows are gathered with `tf.gather`
+    and multiplied with the kernel in one matrix product, and the
     gradients are explicit (`tf.custom_gradient`) so that training stays fast.
     Weights have Keras's shapes, so weights can be copied between the two.
 

@@ -12,9 +12,10 @@ class MaxPool2D(BasePool2D):
     """Max pooling layer, a drop-in for `keras.layers.MaxPooling2D` (channels-last).
 
     Each output is the maximum of one window, computed as a separable
-    reduction (columns, then rows) over strided slices; no built-in pooling
-    kernel is called. Padded cells never win. Where several cells tie for the
-    maximum, the gradient goes to the first in row-major order, as in Keras.
+    reduction (columns, then rows) over reshaped views, or over strided views
+    when windows overlap; no built-in pooling kernel is called. Padded cells
+    never win. Where several cells tie for the maximum, the gradient goes to
+    the first in row-major order, as in Keras.
 
     Args:
         pool_size: int or `(ph, pw)`. Defaults to 2.
