@@ -472,8 +472,8 @@ def training_throughput(
 ) -> dict[str, Any]:
     """Training examples/sec of `variant` under several settings; the best wins.
 
-    The data sits in memory (on the accelerator, when there is one) as
-    already-scaled batches, so that only the model's training step is timed:
+    The data sits in memory as already-scaled batches, prefetched to the GPU
+    when there is one, so that only the model's training step is timed:
     the question is how fast the layers can train, not the input pipeline
     (section 2). Each setting is compiled and warmed up first, then timed
     over whole calls of `fit` lasting about `seconds`.
