@@ -207,18 +207,23 @@ def _scatter_windows(views: list[tf.Tensor], length: int, s: int, d: int, axis: 
     return out[0] if len(out) == 1 else tf.add_n(out)
 
 
+def _taps(count: int, stride: int, taps: int, step: int) -> np.ndarray:
+    """`(count, taps)` input positions: window `t`, tap `j` reads `t * stride + j * step`."""
+    return np.arange(count)[:, None] * stride + np.arange(taps)[None, :] * step
+
+
 def _column_slots(n_out: int, s: int, k: int, d: int, length: int) -> tuple[np.ndarray, int]:
     """Where each of `length` columns is read by `n_out` windows of `k` taps.
 
     Window `t`, tap `j` reads column `t * s + j * d`, stored at cell `t * k + j`.
     Returns `(index, slots)`: `index` is `(length, slots)` flattened, the cells
     that read each column, padded with `n_out * k`, the index of a zero cell.
+    Columns past `length` are not read back.
     """
     cells: list[list[int]] = [[] for _ in range(length)]
-    for t in range(n_out):
-        for j in range(k):
-            if t * s + j * d < length:
-                cells[t * s + j * d].append(t * k + j)
+    for cell, column in enumerate(_taps(n_out, s, k, d).reshape(-1)):
+        if column < length:
+            cells[column].append(cell)
     slots = max(1, max(len(c) for c in cells))
     index = [c + [n_out * k] * (slots - len(c)) for c in cells]
     return np.asarray(index, np.int32).reshape(-1), slots
@@ -287,29 +292,6 @@ def _positions(index: np.ndarray) -> tf.Tensor:
     return tf.constant(index.astype(dtype))
 
 
-def _tile_indices(
-    padded_hw: tuple[int, int],
-    rows: tuple[int, int, int, int],
-    cols: tuple[int, int, int, int],
-) -> np.ndarray:
-    """Flat pixel index of every tile cell, ordered (out row, tile, kernel row, tile column).
-
-    `rows` and `cols` are `(count, stride, taps, tap_step)`: output row `r`
-    reads input rows `r * stride + i * tap_step` for `i < taps`, and likewise
-    for tile columns. Columns past the right edge (the padding of a last,
-    partial block) are clamped onto the edge: their outputs are cut and their
-    output gradients are zero, so what they read never matters.
-    """
-    wp = padded_hw[1]
-    n_r, s_r, t_r, d_r = rows
-    n_c, s_c, t_c, d_c = cols
-    r = np.arange(n_r)[:, None] * s_r + np.arange(t_r)[None, :] * d_r  # (rows, kh)
-    c = np.arange(n_c)[:, None] * s_c + np.arange(t_c)[None, :] * d_c  # (tiles, tile_w)
-    c = np.minimum(c, wp - 1)
-    idx = r[:, None, :, None] * wp + c[None, :, None, :]  # (rows, tiles, kh, tile_w)
-    return idx.reshape(-1).astype(np.int32)
-
-
 @functools.lru_cache(maxsize=512)
 def _conv_functions(
     kernel_shape: tuple[int, int, int, int],
@@ -336,25 +318,23 @@ def _conv_functions(
     block = choose_block(kernel_shape, wo, sw) if block is None else min(block, wo)
     n_tiles = -(-wo // block)
     tile_w = (block - 1) * sw + ekw
-    # Zero columns on the right so the last block is whole; its extra outputs are cut.
-    wp_full = max(wp, (n_tiles * block - 1) * sw + ekw)
     depth = kh * tile_w * ci if block > 1 else kh * kw * ci
     place = _placement(kw, sw, dw, block) if block > 1 else None
     pointwise = (kh, kw, strides, pads) == (1, 1, (1, 1), ((0, 0), (0, 0)))
+    rows = _taps(ho, sh, kh, dh)  # (Ho, kh) input rows of each output row
     if block > 1:
         # Two gathers: tile columns (C-vectors), then tile rows (runs of
         # tile_w*C values). Fewer, longer copies than one gather of every
         # C-vector: LeNet conv2 1.5 -> 0.9 ms (training, single thread), and
-        # conv1's TFLite GATHER 13 -> 4 us for one image.
-        columns = np.minimum(
-            np.arange(n_tiles)[:, None] * block * sw + np.arange(tile_w)[None, :], wp - 1
-        ).reshape(-1)  # (tiles*tile_w,): clamped like `_tile_indices`
-        rows = (
-            (np.arange(ho)[:, None, None] * sh + np.arange(kh)[None, None, :] * dh) * n_tiles
-            + np.arange(n_tiles)[None, :, None]
-        ).reshape(-1)  # (Ho*tiles*kh,) into (Hp*tiles) tile rows
+        # conv1's TFLite GATHER 13 -> 4 us for one image. The last tile's
+        # columns past the edge are clamped onto it: their outputs are cut
+        # and their output gradients are zero, so what they read never matters.
+        columns = np.minimum(_taps(n_tiles, block * sw, tile_w, 1), wp - 1).reshape(-1)
+        # (Ho*tiles*kh,) into the (Hp*tiles) rows of tiles the first gather makes
+        tile_rows = (rows[:, None, :] * n_tiles + np.arange(n_tiles)[None, :, None]).reshape(-1)
     else:
-        index = _tile_indices((hp, wp), (ho, sh, kh, dh), (wo, sw, kw, dw))
+        cols = _taps(wo, sw, kw, dw)  # (Wo, kw)
+        index = (rows[:, None, :, None] * wp + cols[None, :, None, :]).reshape(-1)
 
     def banded(kernel):
         if place is None:
@@ -387,7 +367,7 @@ def _conv_functions(
         xp = _pad(x, pads)
         if block > 1:
             cols = tf.reshape(gather_columns(xp), [-1, hp * n_tiles, tile_w * ci])
-            tiles = tf.gather(cols, _positions(rows), axis=1)  # (N, Ho*tiles*kh, tile_w*C)
+            tiles = tf.gather(cols, _positions(tile_rows), axis=1)  # (N, Ho*tiles*kh, tile_w*C)
         else:
             tiles = gather_pixels(xp)
         return tf.reshape(tiles, [-1, depth])  # (N*Ho*tiles, depth)
@@ -427,9 +407,9 @@ def _conv_functions(
 
     def scatter(d_tiles):
         if block == 1:
-            d_x = col2im(d_tiles, (hp, wp_full), (kh, kw), strides, dilation)
+            d_x = col2im(d_tiles, (hp, wp), (kh, kw), strides, dilation)
         else:
-            d_x = col2im(d_tiles, (hp, wp_full), (kh, tile_w), (sh, block * sw), (dh, 1))
+            d_x = col2im(d_tiles, (hp, wp), (kh, tile_w), (sh, block * sw), (dh, 1))
         (top, _), (left, _) = pads
         return d_x[:, top : top + h, left : left + w]  # (N, H, W, C): padding cut
 
@@ -516,15 +496,15 @@ def conv2d(
 
 
 def _reduce_views(views: list[tf.Tensor], mode: str) -> tf.Tensor:
-    if len(views) == 1:
-        return views[0]
-    if mode == "avg":
-        return tf.add_n(views)
+    """Sum (`"avg"`) or maximum of same-shape views, as a chain of binary ops.
+
+    A chain, not `add_n` or a reduction: in TFLite it is ADD/MAXIMUM, which
+    XNNPACK runs well in float and int8.
+    """
+    op = tf.add if mode == "avg" else tf.maximum
     out = views[0]
-    # Chained maximum sends a tie's gradient to the first view, so the
-    # separable reduction routes gradients row-major-first like Keras.
     for v in views[1:]:
-        out = tf.maximum(out, v)
+        out = op(out, v)
     return out
 
 
@@ -641,21 +621,14 @@ def _max_pool_functions(
     pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
 ) -> tuple[Any, Any]:
     """Forward and backward of a tiled max pool (cached like `_conv_functions`)."""
-    (kh, kw), wo, c = pool_hw, out_w, channels
-
-    def reduce(x):
-        cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
-        z = tf.reduce_max(cols, axis=1)  # (N*H*Wo, C)
-        rows = tf.reshape(z, [-1, kh, wo * c])  # (N*Ho, kh, Wo*C)
-        return cols, z, rows, tf.reduce_max(rows, axis=1)  # y: (N*Ho, Wo*C)
+    wo, c = out_w, channels
 
     def forward(x):
-        z = _window_reduce(tf.reshape(x, [-1, kw, c]), tf.maximum)  # (N*H*Wo, C)
-        return _window_reduce(tf.reshape(z, [-1, kh, wo * c]), tf.maximum)  # (N*Ho, Wo*C)
+        return _tiled_stages(x, pool_hw, wo, c, "max")[3]  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         # Recomputed rather than saved: under XLA it fuses into the masks.
-        cols, z, rows, y = reduce(x)
+        cols, z, rows, y = _tiled_stages(x, pool_hw, wo, c, "max")
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
         dz = tf.where(_first_hits(rows, y[:, None]), dy, tf.zeros_like(dy))
         dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
@@ -665,18 +638,26 @@ def _max_pool_functions(
     return _xla_if(xla, forward, backward)
 
 
-def _window_reduce(v: tf.Tensor, op: Any) -> tf.Tensor:
-    """Reduces axis 1 of `v` (a few window cells) by splitting it and chaining `op`.
+def _tiled_stages(
+    x: tf.Tensor, pool_hw: tuple[int, int], out_w: int, channels: int, mode: str
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The two stages of a tiled pool: `(cols, z, rows, y)`, columns reduced first.
 
-    Under XLA this fuses like a reduction; exported to TFLite it is SPLIT and
-    ADD/MAXIMUM, which XNNPACK runs well in float and int8, where its
-    REDUCE_SUM over such a short axis is slow (int8 LeNet pool1: 13 vs 2 us).
+    Each stage splits a reshaped view's short window axis and reduces the
+    parts with `_reduce_views`: under XLA that fuses like a reduction, and in
+    TFLite it is SPLIT and ADD/MAXIMUM, where a REDUCE_SUM over such a short
+    axis is slow in XNNPACK (int8 LeNet pool1: 13 vs 2 us).
     """
-    parts = tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
-    out = parts[0]
-    for part in parts[1:]:
-        out = op(out, part)
-    return tf.reshape(out, [-1, v.shape[2]])  # (M, L)
+    (kh, kw), c = pool_hw, channels
+
+    def reduce(v):
+        parts = tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
+        return tf.reshape(_reduce_views(parts, mode), [-1, v.shape[2]])  # (M, L)
+
+    cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
+    z = reduce(cols)  # (N*H*Wo, C)
+    rows = tf.reshape(z, [-1, kh, out_w * c])  # (N*Ho, kh, Wo*C)
+    return cols, z, rows, reduce(rows)  # y: (N*Ho, Wo*C)
 
 
 @functools.lru_cache(maxsize=512)
@@ -694,8 +675,7 @@ def _sum_pool_functions(
     (kh, kw), wo, c = pool_hw, out_w, channels
 
     def forward(x):
-        y = _window_reduce(tf.reshape(x, [-1, kw, c]), tf.add)  # (N*H*Wo, C)
-        return _window_reduce(tf.reshape(y, [-1, kh, wo * c]), tf.add)  # (N*Ho, Wo*C)
+        return _tiled_stages(x, pool_hw, wo, c, "avg")[3]  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
@@ -710,7 +690,7 @@ def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
     """Pooling of windows that tile `x` exactly (stride = window, sizes divide).
 
     Two reductions over reshaped views, columns then rows, each over a
-    contiguous middle axis (`_window_reduce`; strided slices and their
+    contiguous middle axis (`_tiled_stages`; strided slices and their
     gradients would cost several times more), with explicit gradients; max
     pooling's, like Keras's, sends a tied window's gradient to its first cell
     in row-major order.
