@@ -286,3 +286,14 @@ class TestGpuRecipe:
         metrics = json.loads((tmp_path / "metrics.json").read_text())
         assert metrics["config"]["lr"] == pytest.approx(0.1 * 512 / 256)
         assert metrics["config"]["jit"] is True
+
+
+def test_atomic_writes_leave_shared_files_and_no_temporaries(tmp_path):
+    # Temporary files are private (0600); what lands under the target name has
+    # the permissions an ordinary open() would give it.
+    train.write_json_atomic(tmp_path / "m.json", {"a": 1})
+    with train.atomic_path(tmp_path / "t.txt") as tmp:
+        tmp.write_text("x")
+    for name in ("m.json", "t.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == train.umask_mode(0o666)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "t.txt"]

@@ -397,14 +397,6 @@ def _make_serving(model: Any, mean: float, std: float) -> Any:
 # --------------------------------------------------------------------------
 
 
-def _umask_mode(mode: int) -> int:
-    # Temporary files are private (0600); exported files are meant to be shared,
-    # so they get the permissions an ordinary open() would have given them.
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
-
-
 def _write_atomic(target: Path, content: bytes | str) -> None:
     """Writes `content` to a temporary name beside `target`, then renames it."""
     from tfconv.train import atomic_path
@@ -414,7 +406,6 @@ def _write_atomic(target: Path, content: bytes | str) -> None:
             tmp.write_text(content)
         else:
             tmp.write_bytes(content)
-        tmp.chmod(_umask_mode(0o666))
 
 
 @contextlib.contextmanager
@@ -425,11 +416,14 @@ def _atomic_dir(target: Path) -> Iterator[Path]:
     renamed aside and deleted afterwards: readers see the old folder, briefly
     nothing, then the new folder, never a partial one.
     """
+    from tfconv.train import umask_mode
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
-        tmp.chmod(_umask_mode(0o777))
+        # Temporary folders are private (0700); exports are meant to be shared.
+        tmp.chmod(umask_mode(0o777))
         old = None
         if target.exists():
             old = Path(

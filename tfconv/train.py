@@ -325,9 +325,20 @@ def make_optimizer(
 # --------------------------------------------------------------------------
 
 
+def umask_mode(mode: int) -> int:
+    """`mode` less the process umask: what an ordinary `open()` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yields a temporary path beside `target`; renames it over `target` on success."""
+    """Yields a temporary path beside `target`; renames it over `target` on success.
+
+    The renamed file gets an ordinary file's permissions: temporary files are
+    private (0600), but runs, reports and exports are meant to be shared.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -337,6 +348,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(umask_mode(0o666))
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -85,11 +85,6 @@ def save_figure(fig: Any, path: str | os.PathLike) -> None:
 
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        # The temporary file is private (0600); give the picture the usual
-        # permissions of a new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
     plt.close(fig)
 
 
