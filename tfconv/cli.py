@@ -14,6 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tfconv.data import SOURCES
+from tfconv.train import DATASETS, PRECISIONS, STRATEGIES
+
 # TensorFlow's C++ start-up chatter hides the lines people came for.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,7 +30,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
-        choices=("fashion_mnist", "mnist"),
+        choices=DATASETS,
         default=None,
         help="dataset (default: fashion_mnist)",
     )
@@ -39,7 +42,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--source",
-        choices=("auto", "dir", "keras", "debian", "tfds"),
+        choices=("auto", *SOURCES),
         default=None,
         help="where to read the data from (default: auto, in that order)",
     )
@@ -82,7 +85,7 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument(
         "--precision",
         default=None,
-        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        choices=PRECISIONS,
         help="auto: mixed_float16 on a GPU of compute capability >= 7.0, float32 on CPU",
     )
     p.add_argument(
@@ -93,7 +96,7 @@ def _add_train_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--strategy",
-        choices=("default", "mirrored", "multiworker"),
+        choices=STRATEGIES,
         default=None,
         help="tf.distribute strategy; multiworker reads TF_CONFIG",
     )

@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 from tfconv.cli import UsageError, add_data_options
+from tfconv.train import PRECISIONS
 
 _DESCRIPTION = (
     "Search the LeNet template's hyperparameters (architecture, optimizer, learning rate, "
@@ -94,7 +95,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+        choices=PRECISIONS,
         help="auto: mixed_float16 on a GPU of compute capability >= 7.0, float32 on CPU",
     )
     p.add_argument(
