@@ -31,24 +31,20 @@ def main(argv: list[str] | None = None) -> int:
         help="one TensorFlow thread, timed by CPU time (steady on a shared machine)",
     )
     args = parser.parse_args(argv)
-    if args.single_thread_cpu:
-        import tensorflow as tf
+    from tfconv.bench import layers_training, layers_training_single_thread
 
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
-    from tfconv.bench import layers_training
-
-    result = layers_training(
+    kwargs = dict(
         variant=args.variant,
         batch_size=args.batch_size,
         epochs=args.epochs,
         jit=args.jit,
         limit_train=args.limit_train,
         data_dir=args.data_dir,
-        print_fn=print,
-        cpu_time=args.single_thread_cpu,
     )
+    if args.single_thread_cpu:
+        result = layers_training_single_thread(**kwargs)
+    else:
+        result = layers_training(print_fn=print, **kwargs)
     unit = "examples per CPU-second" if args.single_thread_cpu else "examples/sec"
     print(
         f"median {unit}: tfconv {result['tfconv_examples_per_sec']:.0f}, "
