@@ -793,9 +793,12 @@ def run_suite(
 
 
 # (target, variant, TrainConfig overrides): the fastest recipe found, and the book's.
+# The book's learning rate is constant, so letting it run past its 10 epochs
+# leaves those epochs as they were; measured here, seed 0 sits at 0.816 after
+# ten and its test accuracy still swings by points from epoch to epoch.
 FAST_RECIPES: tuple[tuple[float, str, dict[str, Any]], ...] = (
     (0.90, "lenet_fast", {}),
-    (0.82, "lenet", {}),
+    (0.82, "lenet", {"epochs": 20}),
 )
 
 
