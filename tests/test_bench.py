@@ -6,6 +6,8 @@ import json
 import math
 import types
 
+import pytest
+
 from tfconv import bench, cli, models
 
 
@@ -76,5 +78,11 @@ def test_throughput_runs_the_gpu_settings_on_the_cpu(data_root):
     )
     (row,) = sweep["settings"]
     assert row["precision"] == "mixed_float16" and row["examples_per_sec"] > 0
+    assert len(row["window_rates"]) == 3 and row["examples_per_sec"] == max(row["window_rates"])
     assert sweep["best"] == row
     assert keras.mixed_precision.global_policy().name == before
+
+
+def test_throughput_rejects_bad_windows():
+    with pytest.raises(ValueError, match=r"Received: windows=0"):
+        bench.training_throughput(windows=0)
