@@ -369,7 +369,9 @@ class TestInt8SigmoidLeNet:
 
 
 class TestTFLiteRunner:
-    def test_quantises_inputs_and_dequantises_outputs(self):
+    # int8 and uint8 outputs take the runner's lookup table by different views.
+    @pytest.mark.parametrize("out_type", ["int8", "uint8"])
+    def test_quantises_inputs_and_dequantises_outputs(self, out_type):
         # A full-integer model with an int8 input of scale != 1 and zero point != 0.
         rng = np.random.default_rng(0)
         kernel = rng.normal(0, 0.3, (16, 3)).astype(np.float32)
@@ -385,7 +387,7 @@ class TestTFLiteRunner:
             [rng.uniform(0, 3, (1, 4, 4)).astype(np.float32)] for _ in range(50)
         )
         converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        converter.inference_output_type = getattr(tf, out_type)
         content = converter.convert()
         runner = export.TFLiteRunner(content, num_threads=1)
         (in_scale, in_zero), (out_scale, out_zero) = (
@@ -393,6 +395,7 @@ class TestTFLiteRunner:
             runner.output["quantization"],
         )
         assert in_scale != 1.0 and in_zero != 0 and out_zero != 0
+        assert runner.output["dtype"] == np.dtype(out_type)
         x = rng.uniform(0, 3, (5, 4, 4)).astype(np.float32)
         probs = runner(x)
         assert probs.dtype == np.float32 and probs.shape == (5, 3)

@@ -650,8 +650,15 @@ class TFLiteRunner:
             else None
         )
         scale, zero = self.output["quantization"]
-        out_int = np.dtype(self.output["dtype"]).kind in "iu" and bool(scale)
-        self._out_quant = (np.float32(scale), int(zero)) if out_int else None
+        out_dtype = np.dtype(self.output["dtype"])
+        out_int = out_dtype.kind in "iu" and bool(scale)
+        self._out_quant = (np.float32(scale), np.float32(zero)) if out_int else None
+        self._out_table = None
+        if out_int and out_dtype.itemsize == 1:
+            # Every 8-bit code's float, so dequantising is one table lookup
+            # instead of three NumPy passes (about 1.5 us of a 33 us LeNet call).
+            codes = np.arange(256, dtype=np.uint8).view(out_dtype).astype(np.float32)
+            self._out_table = (codes - np.float32(zero)) * np.float32(scale)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -674,11 +681,11 @@ class TFLiteRunner:
         self.interpreter.set_tensor(self.input["index"], np.ascontiguousarray(x, self._in_dtype))
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self.output["index"])
+        if self._out_table is not None:
+            return self._out_table[out.view(np.uint8)]
         if self._out_quant is not None:
             scale, zero = self._out_quant
-            if zero:
-                out = out.astype(np.float32) - np.float32(zero)
-            return (out * scale).astype(np.float32, copy=False)
+            return (out.astype(np.float32) - zero) * scale
         return out.astype(np.float32, copy=False)
 
     def quantization(self) -> dict[str, Any]:
