@@ -165,7 +165,14 @@ def window_output_hw(
 def _pad(x: tf.Tensor, pads: Pads, value: float = 0.0) -> tf.Tensor:
     if pads == ((0, 0), (0, 0)):
         return x
-    return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]], constant_values=value)
+    (top, bottom), (left, right) = pads
+    _, h, w, c = x.shape
+    # Padded as rows of W*C values: TFLite's (XNNPACK's) PAD copies the
+    # innermost axis in runs, and with one channel a 4-D pad copied single
+    # values (LeNet conv1, one image: 7.3 us of a 29 us inference).
+    rows = tf.reshape(x, [-1, h, w * c])  # (N, H, W*C)
+    rows = tf.pad(rows, [[0, 0], [top, bottom], [left * c, right * c]], constant_values=value)
+    return tf.reshape(rows, [-1, h + top + bottom, w + left + right, c])  # (N, Hp, Wp, C)
 
 
 def _windows(x: tf.Tensor, k: int, s: int, d: int, n_out: int, axis: int) -> list[tf.Tensor]:
