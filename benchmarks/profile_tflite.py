@@ -27,7 +27,6 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -148,22 +147,6 @@ def _interpreter(content: bytes, values: dict[int, np.ndarray]) -> Callable:
     return it.invoke
 
 
-def _medians(calls: dict[str, Callable], rounds: int, reps: int) -> dict[str, float]:
-    """Median over rounds of each call's median time (us), the calls interleaved per round."""
-    per_round: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(rounds):
-        for key, call in calls.items():
-            for _ in range(10):
-                call()
-            times = []
-            for _ in range(reps):
-                start = time.perf_counter()
-                call()
-                times.append(time.perf_counter() - start)
-            per_round[key].append(float(np.median(times)) * 1e6)
-    return {k: float(np.median(v)) for k, v in per_round.items()}
-
-
 def profile(
     files: list[Path], image: np.ndarray, rounds: int = 7, reps: int = 200, per_op: bool = False
 ) -> dict[str, dict]:
@@ -188,8 +171,14 @@ def profile(
             parts[key] = _interpreter(_cut(content, first, last, values), values)
             text = " ".join(names[first : last + 1])
             labels[key] = (str(path), first, last, f"XNN[{text}]" if delegated else text)
-    whole_us = _medians(whole, rounds, reps)
-    part_us = _medians(parts, max(3, rounds // 2), reps)
+
+    def us(calls: dict[str, Callable], rounds: int) -> dict[str, float]:
+        # The median over interleaved rounds of each call's median time.
+        ms = export.interleaved_latency_ms(calls, rounds * reps, rounds)
+        return {key: 1e3 * v for key, v in ms.items()}
+
+    whole_us = us(whole, rounds)
+    part_us = us(parts, max(3, rounds // 2))
     results: dict[str, dict] = {}
     for path in files:
         empty = part_us[f"{path}|empty"]
@@ -224,10 +213,8 @@ def _export(args: argparse.Namespace, out: Path) -> list[Path]:
         data_dir=args.data_dir, limit_test=2000, latency_runs=0, print_fn=None,
     )  # fmt: skip
     for key, entry in report["exports"].items():
-        lowered = entry.get("split_avg_pools")
         print(
             f"{key}: {entry['size_bytes']:,} bytes, agreement with Keras {entry['agreement']:.4f}"
-            + (f", average pooling by split+add: {', '.join(lowered)}" if lowered else "")
         )
     return [out / export.tflite_name(q) for q in export.parse_quantize(args.quantize)]
 

@@ -626,78 +626,59 @@ def _first_shares(views: list[tf.Tensor], best: tf.Tensor, grad: tf.Tensor) -> l
 
 
 @functools.lru_cache(maxsize=512)
-def _max_pool_functions(
-    pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
+def _tiled_pool_functions(
+    pool_hw: tuple[int, int], out_w: int, channels: int, mode: str, xla: bool
 ) -> tuple[Any, Any]:
-    """Forward and backward of a tiled max pool (cached like `_conv_functions`)."""
-    wo, c = out_w, channels
+    """Forward and backward of a tiled max pool or window sum (cached like `_conv_functions`).
 
-    def forward(x):
-        return _tiled_stages(x, pool_hw, wo, c, "max")[3]  # (N*Ho, Wo*C)
-
-    def backward(dy, x):
-        # Recomputed rather than saved: under XLA it fuses into the masks.
-        cols, z, rows, y = _tiled_stages(x, pool_hw, wo, c, "max")
-        dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
-        dz = tf.concat(_first_shares(_slices(rows), y[:, None], dy), axis=1)
-        dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
-        dx = tf.concat(_first_shares(_slices(cols), z[:, None], dz), axis=1)
-        return tf.reshape(dx, tf.shape(x))
-
-    return _xla_if(xla, forward, backward)
-
-
-def _slices(v: tf.Tensor) -> list[tf.Tensor]:
-    """`v`'s window axis (1) as a list of length-1 slices."""
-    return [v[:, j : j + 1] for j in range(v.shape[1])]
-
-
-def _tiled_stages(
-    x: tf.Tensor, pool_hw: tuple[int, int], out_w: int, channels: int, mode: str
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """The two stages of a tiled pool: `(cols, z, rows, y)`, columns reduced first.
-
-    Each stage splits a reshaped view's short window axis and reduces the
-    parts with `_reduce_views`: under XLA that fuses like a reduction, and in
-    TFLite it is SPLIT and ADD/MAXIMUM, where a REDUCE_SUM over such a short
-    axis is slow in XNNPACK (int8 LeNet pool1: 13 vs 2 us).
-    """
-    (kh, kw), c = pool_hw, channels
-
-    def reduce(v):
-        parts = tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
-        return tf.reshape(_reduce_views(parts, mode), [-1, v.shape[2]])  # (M, L)
-
-    cols = tf.reshape(x, [-1, kw, c])  # (N*H*Wo, kw, C)
-    z = reduce(cols)  # (N*H*Wo, C)
-    rows = tf.reshape(z, [-1, kh, out_w * c])  # (N*Ho, kh, Wo*C)
-    return cols, z, rows, reduce(rows)  # y: (N*Ho, Wo*C)
-
-
-@functools.lru_cache(maxsize=512)
-def _sum_pool_functions(
-    pool_hw: tuple[int, int], out_w: int, channels: int, xla: bool
-) -> tuple[Any, Any]:
-    """Forward and backward of a tiled window sum (cached like `_conv_functions`).
-
-    Under XLA the two reductions and the broadcast gradient run 2-3x faster
-    than TensorFlow's kernels, which reduce a short middle axis slowly (LeNet
-    pool1 forward+backward: 3.1 -> 1.2 ms, single thread). The gradient is
+    Under XLA the two reductions and the gradient run 2-3x faster than
+    TensorFlow's kernels, which reduce a short middle axis slowly (LeNet pool1
+    forward+backward: 3.1 -> 1.2 ms, single thread). The gradients are
     explicit: differentiating an XLA function inside a model compiled with
     `jit_compile=True` made XLA recompile the model at every step.
     """
     (kh, kw), wo, c = pool_hw, out_w, channels
 
     def forward(x):
-        return _tiled_stages(x, pool_hw, wo, c, "avg")[3]  # (N*Ho, Wo*C)
+        return _tiled_stages(x, pool_hw, wo, c, mode)[3]  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
-        dz = tf.reshape(tf.broadcast_to(dy, [tf.shape(dy)[0], kh, wo * c]), [-1, 1, c])
-        dx = tf.broadcast_to(dz, [tf.shape(dz)[0], kw, c])  # (N*H*Wo, kw, C)
+        if mode == "avg":
+            dz = tf.reshape(tf.broadcast_to(dy, [tf.shape(dy)[0], kh, wo * c]), [-1, 1, c])
+            dx = tf.broadcast_to(dz, [tf.shape(dz)[0], kw, c])  # (N*H*Wo, kw, C)
+            return tf.reshape(dx, tf.shape(x))
+        # Recomputed rather than saved: under XLA it fuses into the masks.
+        col_parts, z, row_parts, y = _tiled_stages(x, pool_hw, wo, c, mode)
+        dz = tf.concat(_first_shares(row_parts, y[:, None], dy), axis=1)  # (N*Ho, kh, Wo*C)
+        dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
+        dx = tf.concat(_first_shares(col_parts, z[:, None], dz), axis=1)  # (N*H*Wo, kw, C)
         return tf.reshape(dx, tf.shape(x))
 
     return _xla_if(xla, forward, backward)
+
+
+def _tiled_stages(
+    x: tf.Tensor, pool_hw: tuple[int, int], out_w: int, channels: int, mode: str
+) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor], tf.Tensor]:
+    """The two stages of a tiled pool, columns reduced first: `(col_parts, z, row_parts, y)`.
+
+    Each stage splits a reshaped view's short window axis into parts
+    (`(M, 1, L)` each) and reduces them with `_reduce_views`: under XLA that
+    fuses like a reduction, and in TFLite it is SPLIT and ADD/MAXIMUM, where a
+    REDUCE_SUM over such a short axis is slow in XNNPACK (int8 LeNet pool1:
+    13 vs 2 us).
+    """
+    (kh, kw), c = pool_hw, channels
+
+    def split(v):
+        return tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
+
+    col_parts = split(tf.reshape(x, [-1, kw, c]))  # kw x (N*H*Wo, 1, C)
+    z = tf.reshape(_reduce_views(col_parts, mode), [-1, c])  # (N*H*Wo, C)
+    row_parts = split(tf.reshape(z, [-1, kh, out_w * c]))  # kh x (N*Ho, 1, Wo*C)
+    y = tf.reshape(_reduce_views(row_parts, mode), [-1, out_w * c])  # (N*Ho, Wo*C)
+    return col_parts, z, row_parts, y
 
 
 def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
@@ -712,8 +693,7 @@ def _pool_tiled(x: tf.Tensor, pool_hw: tuple[int, int], mode: str) -> tf.Tensor:
     (kh, kw), c = pool_hw, x.shape[3]
     h, w = x.shape[1], x.shape[2]
     ho, wo = h // kh, w // kw
-    functions = _sum_pool_functions if mode == "avg" else _max_pool_functions
-    forward, backward = functions(tuple(pool_hw), wo, c, XLA_CORE)
+    forward, backward = _tiled_pool_functions(tuple(pool_hw), wo, c, mode, XLA_CORE)
 
     @tf.custom_gradient
     def _pool(x):

@@ -844,11 +844,7 @@ def inference(
     repeats = 20 if quick else 200
     results: dict[str, Any] = {}
 
-    def record(
-        name: str, single: Callable[[], Any], many: Callable[[], Any], latency: float | None = None
-    ) -> None:
-        if latency is None:
-            latency = export.latency_ms(single, repeats)
+    def record(name: str, latency: float, many: Callable[[], Any]) -> None:
         per_batch = _best_time(many, repeats=3, number=3 if quick else 10)
         results[name] = {"latency_ms": latency, "batch_examples_per_sec": len(batch) / per_batch}
         print_fn(
@@ -858,12 +854,12 @@ def inference(
 
     record(
         "keras_predict",
-        lambda: model.predict(scaled_one, verbose=0),
+        export.latency_ms(lambda: model.predict(scaled_one, verbose=0), repeats),
         lambda: model.predict(scaled_batch, batch_size=256, verbose=0),
     )
     record(
         "keras_on_batch",
-        lambda: model.predict_on_batch(scaled_one),
+        export.latency_ms(lambda: model.predict_on_batch(scaled_one), repeats),
         lambda: model.predict_on_batch(scaled_batch),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -872,40 +868,19 @@ def inference(
             data_dir=data_dir, verify=False, print_fn=_quiet,
         )  # fmt: skip
         saved = export.SavedModelRunner(Path(tmp) / export.SAVEDMODEL_DIR)
-        record("savedmodel", lambda: saved(one), lambda: saved(batch))
+        record("savedmodel", export.latency_ms(lambda: saved(one), repeats), lambda: saved(batch))
         runners = {
             name: export.TFLiteRunner(Path(tmp) / export.tflite_name(quantize), num_threads=1)
             for name, quantize in (("tflite_float32", "none"), ("tflite_int8", "int8"))
         }
         # The two files differ by a few microseconds, so they are timed in
         # turns, not one after the other.
-        latencies = _interleaved_latency_ms(
+        latencies = export.interleaved_latency_ms(
             {name: (lambda r=runner: r(one)) for name, runner in runners.items()}, repeats
         )
         for name, runner in runners.items():
-            record(name, lambda r=runner: r(one), lambda r=runner: r(batch), latencies[name])
+            record(name, latencies[name], lambda r=runner: r(batch))
     return results
-
-
-def _interleaved_latency_ms(
-    calls: dict[str, Callable[[], Any]], runs: int, rounds: int = 10
-) -> dict[str, float]:
-    """Median ms of each of `calls` over `runs` calls, timed in alternating rounds.
-
-    A slow spell of a shared machine then falls on every call alike instead
-    of on whichever happened to be timed during it.
-    """
-    for call in calls.values():
-        for _ in range(5):
-            call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for _ in range(max(1, runs // rounds)):
-                start = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
 def to_markdown(results: dict[str, Any]) -> str:
