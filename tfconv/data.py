@@ -702,38 +702,67 @@ def _augment_batch(tf: Any, images: Any, seed: Any, flip: bool) -> Any:
     return tf.gather(out, cols, axis=2, batch_dims=1)
 
 
-# Second half of the per-epoch permutation's stateless key. The augmentation's
-# per-batch keys are `[seed, s]` with `s` drawn from the same
-# `Dataset.random(seed)` stream as the epoch seeds; putting the epoch seed
-# first and this constant second keeps the two sets of keys apart.
+# Stateless keys are `[seed, epoch]` folded with one of these, so the
+# permutation and the augmentation of an epoch draw from separate streams.
 _PERMUTATION_KEY = 0x7F4A7C15
+_AUGMENT_KEY = 0x2545F491
 
 
-def _permuted_batches(tf: Any, n: int, batch_size: int, drop_remainder: bool, seed: int) -> Any:
-    """Index batches of a fresh permutation of `range(n)` each epoch, as 1-tuples.
+def _epoch_source(tf: Any, epoch: Any) -> Any:
+    """A one-element dataset holding the epoch number of each new iteration.
 
-    One permutation and one reshape per epoch replace shuffling and batching
-    `n` single elements, which on the full training set cost more CPU than
-    everything else in the pipeline. The epoch seed comes from a
-    `Dataset.random` stream that draws new values on every iteration, so
-    epochs differ yet two datasets built with the same `seed` give the same
-    sequence of epochs.
+    `None`: the pipeline counts its own iterations (the n-th is epoch n - 1).
+    A `tf.Variable`: its value when the iteration starts (the caller sets it).
+    An int: always that epoch.
+    """
+    if epoch is None:
+        # Created outside any distribution strategy scope: a plain host counter.
+        with tf.init_scope(), tf.device("/CPU:0"):
+            counter = tf.Variable(-1, dtype=tf.int64, trainable=False, name="epoch_counter")
+        return tf.data.Dataset.from_tensors(0).map(lambda _: counter.assign_add(1))
+    if isinstance(epoch, (int, np.integer)):
+        if isinstance(epoch, bool) or epoch < 0:
+            raise ValueError(f"`epoch` must be >= 0. Received: epoch={epoch!r}")
+        return tf.data.Dataset.from_tensors(tf.constant(int(epoch), tf.int64))
+    if not hasattr(epoch, "read_value"):
+        raise TypeError(
+            f"`epoch` must be None, an int or an integer tf.Variable. Received: epoch={epoch!r}"
+        )
+    return tf.data.Dataset.from_tensors(0).map(lambda _: tf.cast(epoch.read_value(), tf.int64))
+
+
+def _epoch_key(tf: Any, seed: int, epoch: Any, stream: int) -> Any:
+    base = tf.stack([tf.constant(seed, tf.int64), epoch])
+    return tf.random.experimental.stateless_fold_in(base, stream)
+
+
+def _permuted_batches(
+    tf: Any, n: int, batch_size: int, drop_remainder: bool, seed: int, epochs: Any
+) -> Any:
+    """Index batches of epoch e's permutation of `range(n)`, as `(indices, epoch, step)`.
+
+    The permutation is a pure function of `(seed, e)`: a run resumed in a new
+    process sees the same epochs as an uninterrupted one. One permutation and
+    one reshape per epoch replace shuffling and batching `n` single elements,
+    which on the full training set cost more CPU than everything else in the
+    pipeline.
     """
     full, rest = divmod(n, batch_size)
 
-    def epoch(epoch_seed: Any) -> Any:
-        key = tf.stack([epoch_seed, tf.constant(_PERMUTATION_KEY, tf.int64)])
+    def epoch_batches(epoch: Any) -> Any:
+        key = _epoch_key(tf, seed, epoch, _PERMUTATION_KEY)
         perm = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int32), seed=key)
         head = tf.reshape(perm[: full * batch_size], [full, batch_size])
-        batches = tf.data.Dataset.from_tensor_slices((head,))
-        if rest and not drop_remainder:
+        count = full + (1 if rest and not drop_remainder else 0)
+        tags = (tf.fill([count], epoch), tf.range(count, dtype=tf.int64))
+        batches = tf.data.Dataset.from_tensor_slices((head, tags[0][:full], tags[1][:full]))
+        if count > full:
             batches = batches.concatenate(
-                tf.data.Dataset.from_tensors((perm[full * batch_size :],))
+                tf.data.Dataset.from_tensors((perm[full * batch_size :], epoch, tags[1][full]))
             )
         return batches
 
-    epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
-    return epoch_seeds.flat_map(epoch)
+    return epochs.flat_map(epoch_batches)
 
 
 def pipelines(
@@ -752,6 +781,7 @@ def pipelines(
     validation_split: float = 0.0,
     cache: bool = True,
     drop_remainder: bool = False,
+    epoch: Any = None,
 ) -> Pipelines:
     """Builds batched `tf.data` pipelines for training and evaluation.
 
@@ -776,10 +806,9 @@ def pipelines(
         seed: Seeds the shuffle and the augmentation. Every epoch (every new
             iteration, or repetition under `repeat`) is reshuffled and holds
             each training example exactly once (but for a dropped remainder).
-            Two pipelines built with the same seed see the same sequence of
-            epochs, in the same order with `deterministic=True`. The sequence
-            also depends on TensorFlow's global seed, if one is set
-            (`keras.utils.set_random_seed`).
+            Epoch e's order and augmentation are a pure function of
+            `(seed, e)` (and of the batch's step within the epoch): the same
+            in every process, in the same order with `deterministic=True`.
         deterministic: Make `tf.data` keep element order through parallel
             stages, so runs are reproducible (slightly slower). Without it,
             each epoch still holds the same batches, but they may arrive in
@@ -799,6 +828,12 @@ def pipelines(
             already in memory, so it has nothing to cache.
         drop_remainder: Drop the last, smaller training batch (test and
             validation batches are always complete sets).
+        epoch: Which epoch each new iteration of `train` is. `None`: the
+            pipeline counts its own iterations (the first is epoch 0, then 1,
+            ...). An int: always that epoch. An integer `tf.Variable`: its
+            value when the iteration starts; a trainer that resumes sets it
+            (`tfconv.train` does, so a resumed run sees the epochs an
+            uninterrupted one would).
 
     Returns:
         A `Pipelines` tuple: `train`, `test`, `val` (or `None`), `info`, sizes.
@@ -854,13 +889,23 @@ def pipelines(
     num_train = len(x_train)
     steps = num_train // batch_size if drop_remainder else math.ceil(num_train / batch_size)
     take: Callable[..., tuple[Any, Any]]
+    epochs = _epoch_source(tf, epoch)
     if shuffle_buffer and shuffle_buffer < num_train:
-        # A partial shuffle can only be had element by element.
-        train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        # A partial shuffle can only be had element by element; its order
+        # comes from tf.data's seeded stream (reshuffled per iteration within
+        # a process), not from `(seed, epoch)`.
+        elements = tf.data.Dataset.from_tensor_slices((x_train, y_train))
         if cache:
-            train = train.cache()
-        train = train.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        train = train.batch(batch_size, drop_remainder=drop_remainder)
+            elements = elements.cache()
+        elements = elements.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        elements = elements.batch(batch_size, drop_remainder=drop_remainder)
+
+        def tagged(epoch_number: Any) -> Any:
+            return elements.enumerate().map(
+                lambda step, batch: (batch[0], batch[1], epoch_number, step)
+            )
+
+        train = epochs.flat_map(tagged)
 
         def take(images: Any, labels: Any) -> tuple[Any, Any]:
             return images, labels
@@ -870,37 +915,39 @@ def pipelines(
         # gathered back from.
         with tf.device("/CPU:0"):
             all_images, all_labels = tf.constant(x_train), tf.constant(y_train)
-        train = _permuted_batches(tf, num_train, batch_size, drop_remainder, seed)
-        # `flat_map` hides the length; Keras needs it for progress bars and to
-        # end an epoch without an out-of-data warning.
-        train = train.apply(tf.data.experimental.assert_cardinality(steps))
+        train = _permuted_batches(tf, num_train, batch_size, drop_remainder, seed, epochs)
 
         def take(indices: Any) -> tuple[Any, Any]:
             return tf.gather(all_images, indices), tf.gather(all_labels, indices)
 
-    # Both paths yield tuples (a batch, or a batch of indices), which `take`
-    # turns into uint8 images and labels inside the one per-batch map.
-    def plain(*element: Any) -> tuple[Any, Any]:
-        return to_model_inputs(*take(*element))
+    # `flat_map` hides the length; Keras needs it for progress bars and to
+    # end an epoch without an out-of-data warning.
+    train = train.apply(tf.data.experimental.assert_cardinality(steps))
 
-    def augmented(element: tuple[Any, ...], batch_seed: Any) -> tuple[Any, Any]:
-        images, labels = take(*element)
+    # Both paths yield `(batch..., epoch, step)` tuples (a batch, or a batch of
+    # indices), which `take` turns into uint8 images and labels inside the one
+    # per-batch map.
+    def plain(*element: Any) -> tuple[Any, Any]:
+        return to_model_inputs(*take(*element[:-2]))
+
+    def augmented(*element: Any) -> tuple[Any, Any]:
+        *batch, epoch_number, step = element
+        images, labels = take(*batch)
         x = tf.cast(images, tf.float32)[..., None] / 255.0
-        stateless_seed = tf.stack([tf.constant(seed, tf.int64), batch_seed])
-        x = _augment_batch(tf, x, stateless_seed, info.flip_ok)
+        # A function of (seed, epoch, step): new draws every batch and epoch,
+        # the same ones in every run and after a resume.
+        key = _epoch_key(tf, seed, epoch_number, _AUGMENT_KEY)
+        key = tf.random.experimental.stateless_fold_in(key, step)
+        x = _augment_batch(tf, x, key, info.flip_ok)
         if standardize:
             x = (x - mean) / std
         return x, tf.cast(labels, tf.int32)
 
-    if augment:
-        # One fresh seed per batch and epoch, itself reproducible from `seed`, so
-        # stateless ops give new draws every epoch yet identical runs.
-        batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        train = tf.data.Dataset.zip(train, batch_seeds).map(
-            augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic
-        )
-    else:
-        train = train.map(plain, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    train = train.map(
+        augmented if augment else plain,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
     train = train.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     return Pipelines(
