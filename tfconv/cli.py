@@ -53,8 +53,9 @@ def _add_train_parser(sub: Any) -> None:
         "train",
         help="train a model (default: the book's LeNet on Fashion-MNIST)",
         description="Train a model and write model.keras, metrics.json, history.csv, "
-        "curves.png and TensorBoard logs to --out. Run again with the same --out "
-        "after an interruption to resume from the last finished epoch.",
+        "curves.png, run.json and TensorBoard logs to --out. Run again with the same "
+        "--out and settings after an interruption to resume from the last finished "
+        "epoch; a finished run is left as it is, another run's folder is refused.",
     )
     add_data_options(p)
     p.add_argument("--variant", default=None, help="model variant (see `tfconv variants`)")
@@ -127,7 +128,12 @@ def _add_train_parser(sub: Any) -> None:
         help="JSON file of run and model settings (e.g. a tuner's "
         "best_config.json); flags given here override it",
     )
-    p.add_argument("--out", default="saved_models/lenet", help="run folder")
+    p.add_argument("--out", default=None, help="run folder (default: saved_models/VARIANT)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run --out holds, finished or not, with this one",
+    )
     p.add_argument(
         "--verbose",
         type=int,
@@ -157,17 +163,25 @@ def _run_train(args: argparse.Namespace) -> int:
             config = train.TrainConfig(**given)
     except (ValueError, TypeError) as err:
         raise UsageError(str(err)) from None
+    out = args.out or os.path.join("saved_models", str(config.variant))
     try:
-        result = train.train(config, out=args.out)
+        result = train.train(config, out=out, overwrite=args.overwrite)
     except train.ConfigError as err:
         raise UsageError(str(err)) from None
-    except train.TrainingDivergedError as err:
+    except (train.TrainingDivergedError, OSError) as err:
+        # OSError: the outputs or the resume state could not be written.
         print(f"tfconv train: {err}", file=sys.stderr)
         return 1
     m = result.metrics
+    if result.status == "finished":
+        print(
+            f"{out} holds this run, already finished (test acc {m['test_acc']:.3f}); "
+            "nothing to do (--overwrite trains it again)"
+        )
+        return 0
     print(
         f"loss {m['loss']:.3f}, train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
-        f"  ({m['wall_seconds']:.1f} s; outputs in {args.out})"
+        f"  ({m['wall_seconds']:.1f} s; outputs in {out})"
     )
     return 0
 

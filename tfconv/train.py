@@ -436,6 +436,8 @@ def _make_reporter(
                 "test_acc": float(logs.get("val_accuracy", float("nan"))),
                 "seconds": seconds,
                 "examples_per_sec": num_train / seconds,
+                # Wall time of the whole epoch, validation included.
+                "wall": time.perf_counter() - self._start,
             }
             # A resumed run repeats no epoch: drop rows from an interrupted attempt.
             del history[epoch:]
@@ -494,12 +496,111 @@ def package_versions() -> dict[str, str]:
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `train` returns: the model, the per-epoch history and the metrics."""
+    """What `train` returns: the model, the per-epoch history and the metrics.
+
+    `status` is `"trained"` (a fresh run), `"resumed"` (an interrupted run
+    finished) or `"finished"` (the run folder already held this run, which
+    was left untouched).
+    """
 
     model: Any
     history: list[dict[str, float]]
     metrics: dict[str, Any]
     out: Path | None
+    status: str = "trained"
+
+
+# TrainConfig fields that do not change what a run computes, so a resume may
+# change them. (`scale_lr` is folded into `lr` by `resolved`; the data's
+# location is replaced by a fingerprint of its content.)
+_NOT_IDENTITY = ("verbose", "steps_per_execution", "data_dir", "source", "scale_lr")
+
+
+def run_settings(cfg: TrainConfig, precision: str, data_fingerprint: str) -> dict[str, Any]:
+    """The settings that identify a run: what a resume must not change.
+
+    Args:
+        cfg: A resolved `TrainConfig`.
+        precision: The resolved precision (`"auto"` depends on the machine).
+        data_fingerprint: `data_fingerprint` of the data the run reads.
+    """
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_IDENTITY}
+    settings["precision"] = precision
+    settings["data_sha256"] = data_fingerprint
+    # As the manifest stores them (tuples become lists), so they compare equal.
+    return json.loads(json.dumps(settings))
+
+
+def data_fingerprint(arrays: Sequence[np.ndarray]) -> str:
+    """SHA-256 of the arrays' shapes, dtypes and bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(np.ascontiguousarray(a).data)
+    return digest.hexdigest()
+
+
+def _make_epoch_keeper(
+    epoch_var: Any,
+    steps: int,
+    history: list[dict[str, float]],
+    save: Callable[[], None] | None,
+    persist_history: Callable[[list[dict[str, float]]], None] | None,
+) -> Any:
+    """Feeds the pipeline its epoch and saves the resume state after each epoch.
+
+    The training pipeline reads `epoch_var` when Keras starts iterating it,
+    which is after `on_epoch_begin` for the first epoch and right after the
+    last batch of the previous one for the others: both set it.
+    """
+    import keras
+
+    class EpochKeeper(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Mapping | None = None) -> None:
+            self._epoch = epoch
+            epoch_var.assign(epoch)
+
+        def on_train_batch_end(self, batch: int, logs: Mapping | None = None) -> None:
+            if batch >= steps - 1:
+                epoch_var.assign(self._epoch + 1)
+
+        def on_epoch_end(self, epoch: int, logs: Mapping | None = None) -> None:
+            epoch_var.assign(epoch + 1)
+            if self.model.stop_training:
+                return  # a diverged epoch is not a resume point
+            # History first: a kill between the two leaves a row that the
+            # resumed run drops (it keeps as many rows as finished epochs).
+            if persist_history is not None:
+                persist_history(history)
+            if save is not None:
+                save()
+
+    return EpochKeeper()
+
+
+def _agree_with_chief(strategy: Any, chief: bool, value: int) -> int:
+    """The chief's `value` on every worker (a collective: also a barrier)."""
+    import tensorflow as tf
+
+    local = tf.constant(float(value if chief else 0), tf.float32)
+    total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None)
+    return round(float(total))
+
+
+def _all_equal(strategy: Any, value: int) -> bool:
+    """Whether every worker holds the same `value`."""
+    import tensorflow as tf
+
+    n = strategy.num_replicas_in_sync
+    local = tf.constant([float(value), float(value) ** 2], tf.float32)
+    total = strategy.reduce("SUM", strategy.run(lambda: tf.identity(local)), axis=None)
+    s, s2 = (float(v) for v in total.numpy())
+    return abs(n * s2 - s * s) < 0.5
+
+
+_ACTIONS = ("fresh", "resume", "finished", "refused")
 
 
 def train(
@@ -507,22 +608,37 @@ def train(
     out: str | os.PathLike | None = None,
     print_fn: Callable[[str], None] = print,
     extra_callbacks: Sequence[Any] = (),
+    overwrite: bool = False,
 ) -> TrainResult:
     """Trains a model as `config` says and writes the run folder `out`.
+
+    The run folder is a transaction (see `tfconv.runs`): its `run.json`
+    records the settings that define the run; an interrupted run with the
+    same settings resumes from its last finished epoch (exactly, under
+    `deterministic`: the same weights, history and metrics as an
+    uninterrupted run); a finished one is left as it is; another run's
+    folder is refused unless `overwrite`. The outputs are published together
+    at the end, or not at all.
 
     Args:
         config: The run's `TrainConfig`.
         out: Output folder (created). `None` writes nothing (no resume).
         print_fn: Where the per-epoch lines go.
         extra_callbacks: More Keras callbacks (e.g. early stopping).
+        overwrite: Replace whatever run `out` holds (its outputs stay until
+            the new ones are published).
 
     Returns:
         A `TrainResult`.
 
     Raises:
-        ConfigError: For a bad configuration, an unwritable output folder, or
-            data that cannot be found or read (all found before training).
+        ConfigError: For a bad configuration, an output folder that is not
+            writable, busy (another process trains in it) or holds another
+            run, or data that cannot be found or read (all found before
+            training).
         TrainingDivergedError: If the loss became NaN or infinite.
+        tfconv.runs.PublishError: If the outputs could not be written; the
+            previous outputs are untouched and the run can be resumed.
 
     Example:
 
@@ -532,39 +648,123 @@ def train(
     import keras
     import tensorflow as tf
 
-    from tfconv import data, models
+    from tfconv import data, runs
 
     try:
         cfg = config.resolved()
-        out_dir = Path(out) if out is not None else None
-        if out_dir is not None:
-            check_writable(out_dir)
         precision = resolve_precision(cfg.precision)
         strategy = make_strategy(cfg.strategy)
-        # Seeds first: the pipeline's shuffle derives its seed from the global one.
-        if cfg.deterministic:
-            tf.config.experimental.enable_op_determinism()
-        keras.utils.set_random_seed(cfg.seed)
-        pipes = data.pipelines(
-            cfg.dataset,
-            cfg.batch_size,
-            data_dir=cfg.data_dir,
-            source=cfg.source,
-            standardize=cfg.standardize,
-            augment=cfg.augment,
-            seed=cfg.seed,
-            deterministic=cfg.deterministic,
-            limit_train=cfg.limit_train,
-            limit_test=cfg.limit_test,
-        )
-    except (ValueError, data.DataNotFoundError) as err:
-        # Everything up to here is the user's input; what fails later is not.
+    except ValueError as err:
         raise ConfigError(str(err)) from err
     chief = is_chief(strategy)
-    device = describe_device()
+    multiworker = cfg.strategy == "multiworker"
+    folder = runs.RunFolder(out, write=chief) if out is not None else None
+    failed = True
+    try:
+        try:
+            if folder is not None:
+                folder.acquire()
+            # Seeds first: they define the initial weights.
+            if cfg.deterministic:
+                tf.config.experimental.enable_op_determinism()
+            keras.utils.set_random_seed(cfg.seed)
+            with tf.init_scope(), tf.device("/CPU:0"):
+                # The training pipeline's epoch, and the resume state's count
+                # of finished epochs once an epoch ends.
+                epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            pipes = data.pipelines(
+                cfg.dataset,
+                cfg.batch_size,
+                data_dir=cfg.data_dir,
+                source=cfg.source,
+                standardize=cfg.standardize,
+                augment=cfg.augment,
+                seed=cfg.seed,
+                deterministic=cfg.deterministic,
+                limit_train=cfg.limit_train,
+                limit_test=cfg.limit_test,
+                epoch=epoch_var,
+            )
+            action = "fresh"
+            settings: dict[str, Any] = {}
+            refusal: Exception | None = None
+            if folder is not None:
+                arrays = data.load(cfg.dataset, data_dir=cfg.data_dir, source=cfg.source)
+                settings = run_settings(cfg, precision, data_fingerprint([*arrays[0], *arrays[1]]))
+                try:
+                    action = folder.decide(settings, overwrite=overwrite)
+                except runs.RunFolderError as err:
+                    action, refusal = "refused", err
+        except (ValueError, data.DataNotFoundError) as err:
+            # Everything up to here is the user's input; what fails later is not.
+            raise ConfigError(str(err)) from err
+        if multiworker and folder is not None:
+            # The chief decides for all: every worker must run the same epochs.
+            action = _ACTIONS[_agree_with_chief(strategy, chief, _ACTIONS.index(action))]
+            if action == "refused" and refusal is None:
+                refusal = ConfigError(
+                    f"The chief worker refused the run folder (see its message). "
+                    f"Received: out={str(out)!r}"
+                )
+        if refusal is not None:
+            raise ConfigError(str(refusal)) from refusal
+        if action == "finished":
+            failed = False
+            return _finished_result(Path(out), print_fn)
+        if folder is not None:
+            folder.begin(
+                settings,
+                fresh=action == "fresh",
+                info={"versions": package_versions(), "command": " ".join(sys.argv)},
+            )
+        result = _run(
+            cfg, precision, strategy, chief, pipes, epoch_var, folder, print_fn, extra_callbacks
+        )
+        failed = False
+        if action == "resume":
+            result.status = "resumed"
+        return result
+    finally:
+        if folder is not None:
+            folder.close(failed=failed)
 
+
+def _finished_result(out: Path, print_fn: Callable[[str], None]) -> TrainResult:
+    import keras
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    model = keras.models.load_model(out / "model.keras")
+    return TrainResult(
+        model=model,
+        history=read_history(out / "history.csv"),
+        metrics=metrics,
+        out=out,
+        status="finished",
+    )
+
+
+def _run(
+    cfg: TrainConfig,
+    precision: str,
+    strategy: Any,
+    chief: bool,
+    pipes: Any,
+    epoch_var: Any,
+    folder: Any,
+    print_fn: Callable[[str], None],
+    extra_callbacks: Sequence[Any],
+) -> TrainResult:
+    """Builds, restores, trains and publishes: the run after its folder is settled."""
+    import keras
+    import tensorflow as tf
+
+    from tfconv import models
+
+    multiworker = cfg.strategy == "multiworker"
+    device = describe_device()
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision)
+    scratch = None
     try:
         with strategy.scope():
             model = models.build(cfg.variant, layers=cfg.layers, **cfg.model)
@@ -583,49 +783,87 @@ def train(
                 jit_compile="auto" if cfg.jit is None else cfg.jit,
                 steps_per_execution=cfg.steps_per_execution,
             )
-        # Non-chief workers write checkpoints and logs to a scratch folder
-        # (Keras's multi-worker convention) so that only the chief's survive.
-        work_dir = out_dir if chief else Path(tempfile.mkdtemp(prefix="tfconv-worker-"))
-        history = read_history(out_dir / "history.csv") if (out_dir and chief) else []
+            # The optimizer's slots must exist for the checkpoint to fill them.
+            model.optimizer.build(model.trainable_variables)
+        history: list[dict[str, float]] = []
+        save = None
+        if folder is not None:
+            ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
+            # Every worker restores from the chief's checkpoint (TensorFlow's
+            # multi-worker recipe; the folder must be one all workers share).
+            latest = tf.train.latest_checkpoint(str(folder.checkpoint_dir))
+            if latest:
+                ckpt.restore(latest).assert_existing_objects_matched()
+            else:
+                epoch_var.assign(0)
+            if multiworker and not _all_equal(strategy, int(epoch_var.numpy())):
+                raise RuntimeError(
+                    f"The workers found different checkpoints in {folder.checkpoint_dir}: "
+                    "--out must be a folder that every worker sees."
+                )
+            if chief:
+                history = folder.read_history()[: int(epoch_var.numpy())]
+                manager = tf.train.CheckpointManager(
+                    ckpt, str(folder.checkpoint_dir), max_to_keep=1
+                )
+            else:
+                # Non-chief workers take part in saving (a collective under
+                # multi-worker) into a scratch folder they delete.
+                scratch = Path(tempfile.mkdtemp(prefix="tfconv-worker-"))
+                manager = tf.train.CheckpointManager(ckpt, str(scratch), max_to_keep=1)
+
+            def save() -> None:
+                manager.save()
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
+
+        initial_epoch = int(epoch_var.numpy())
         reporter = _make_reporter(
-            out_dir if chief else None,
+            None,
             pipes.num_train,
             cfg.epochs,
             device,
             print_fn if chief else (lambda _: None),
             history,
         )
+        keeper = _make_epoch_keeper(
+            epoch_var,
+            pipes.steps_per_epoch,
+            history,
+            save,
+            folder.write_history if (folder is not None and chief) else None,
+        )
         nan_guard = _make_nan_guard()
-        # Our own progress bar first, so each epoch's summary prints after it.
-        callbacks = [nan_guard, reporter, *extra_callbacks]
+        # Our own progress bar first, so each epoch's summary prints after it;
+        # the keeper after the reporter, whose row it saves.
+        callbacks = [nan_guard, reporter, keeper, *extra_callbacks]
         if chief and cfg.verbose:
             callbacks.insert(0, keras.callbacks.ProgbarLogger())
-        if work_dir is not None and cfg.strategy != "multiworker":
+        if folder is not None and chief:
             callbacks.append(
-                keras.callbacks.BackupAndRestore(
-                    # A kill while the checkpoint is written leaves a corrupt
-                    # file; the double checkpoint falls back to the previous one.
-                    str(work_dir / "backup"),
-                    delete_checkpoint=True,
-                    double_checkpoint=True,
+                keras.callbacks.TensorBoard(
+                    str(folder.path / "logs"), profile_batch=0, write_graph=not multiworker
                 )
             )
-            callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "logs"), profile_batch=0))
         start = time.perf_counter()
-        if cfg.strategy == "multiworker":
-            fit_custom_loop(model, strategy, pipes, cfg.epochs, callbacks, work_dir, chief)
-        else:
-            model.fit(
-                pipes.train,
-                epochs=cfg.epochs,
-                validation_data=pipes.test,
-                callbacks=callbacks,
-                verbose=cfg.verbose if chief else 0,
-                shuffle=False,  # the pipeline shuffles per example; Keras cannot
-            )
+        if initial_epoch < cfg.epochs:
+            if multiworker:
+                fit_custom_loop(model, strategy, pipes, cfg.epochs, callbacks, initial_epoch)
+            else:
+                model.fit(
+                    pipes.train,
+                    epochs=cfg.epochs,
+                    initial_epoch=initial_epoch,
+                    validation_data=pipes.test,
+                    callbacks=callbacks,
+                    verbose=cfg.verbose if chief else 0,
+                    shuffle=False,  # the pipeline shuffles per example; Keras cannot
+                )
         wall = time.perf_counter() - start
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     if nan_guard.stopped_at is not None:
         raise TrainingDivergedError(
@@ -636,6 +874,7 @@ def train(
 
     last = history[-1] if history else {}
     throughputs = [r["examples_per_sec"] for r in history]
+    walls = [r.get("wall") for r in history]
     metrics = {
         "loss": last.get("loss"),
         "train_acc": last.get("train_acc"),
@@ -647,7 +886,8 @@ def train(
         "examples_per_sec_after_first": (
             sum(throughputs[1:]) / len(throughputs[1:]) if len(throughputs) > 1 else None
         ),
-        "wall_seconds": wall,
+        # Over every attempt of a resumed run, epoch by epoch.
+        "wall_seconds": sum(walls) if walls and None not in walls else wall,
         "device": device,
         "precision": precision,
         "strategy": cfg.strategy,
@@ -659,16 +899,20 @@ def train(
         "versions": package_versions(),
         "command": " ".join(sys.argv),
     }
-    if out_dir is not None and chief:
-        save_model_atomic(model, out_dir / "model.keras")
-        write_json_atomic(out_dir / "metrics.json", metrics)
+    if folder is not None and chief:
         from tfconv import viz
 
-        viz.save_figure(
-            viz.plot_curves(history, title=f"{cfg.variant} on {cfg.dataset}"),
-            out_dir / "curves.png",
+        folder.publish(
+            {
+                "model.keras": model.save,
+                "metrics.json": lambda path: path.write_text(json.dumps(metrics, indent=2) + "\n"),
+                "history.csv": lambda path: write_history(path, history),
+                "curves.png": lambda path: viz.save_figure(
+                    viz.plot_curves(history, title=f"{cfg.variant} on {cfg.dataset}"), path
+                ),
+            }
         )
-    return TrainResult(model=model, history=history, metrics=metrics, out=out_dir)
+    return TrainResult(model=model, history=history, metrics=metrics, out=folder and folder.path)
 
 
 def fit_custom_loop(
@@ -677,17 +921,15 @@ def fit_custom_loop(
     pipes: Any,
     epochs: int,
     callbacks: list[Any],
-    work_dir: Path | None,
-    chief: bool,
+    initial_epoch: int = 0,
 ) -> None:
     """`model.fit` for `MultiWorkerMirroredStrategy`, as a custom training loop.
 
     Keras 3's `fit` fails under the collective strategy (it reduces an
     `(x, y)` batch with `strategy.reduce`; keras-team/keras#20585), so this
-    loop does the same job with `strategy.run`, drives the same callbacks
-    (progress bar, NaN guard, epoch reporter, TensorBoard) through Keras's
-    `CallbackList`, and checkpoints with `tf.train.CheckpointManager` (atomic;
-    resumes from the last finished epoch) instead of `BackupAndRestore`.
+    loop does the same job with `strategy.run` and drives the same callbacks
+    (progress bar, NaN guard, epoch reporter, the resume state's keeper,
+    TensorBoard) through Keras's `CallbackList`, from `initial_epoch` on.
     """
     import keras
     import tensorflow as tf
@@ -718,13 +960,6 @@ def fit_custom_loop(
 
         return _reduce(strategy, strategy.run(step, args=(x, y)))
 
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var)
-    manager = None
-    if work_dir is not None:
-        manager = tf.train.CheckpointManager(ckpt, str(work_dir / "backup"), max_to_keep=1)
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint)
     train_data = strategy.experimental_distribute_dataset(pipes.train)
     test_data = strategy.experimental_distribute_dataset(pipes.test)
     cb = keras.callbacks.CallbackList(
@@ -732,8 +967,8 @@ def fit_custom_loop(
     )
     model.stop_training = False
     cb.on_train_begin()
-    for epoch in range(int(epoch_var.numpy()), epochs):
-        cb.on_epoch_begin(epoch)
+    for epoch in range(initial_epoch, epochs):
+        cb.on_epoch_begin(epoch)  # sets the pipeline's epoch before `iter` below
         totals = np.zeros(3)
         for step, (x, y) in enumerate(train_data):
             totals += [float(v) for v in train_step(x, y)]
@@ -750,12 +985,7 @@ def fit_custom_loop(
         logs.update(val_loss=val[0] / val[2], val_accuracy=val[1] / val[2])
         cb.on_test_end()
         cb.on_epoch_end(epoch, logs)
-        epoch_var.assign(epoch + 1)
-        if manager is not None:
-            manager.save()
     cb.on_train_end()
-    if work_dir is not None and not model.stop_training:
-        shutil.rmtree(work_dir / "backup", ignore_errors=True)
 
 
 def _sums(per_example_loss: Any, logits: Any, labels: Any) -> tuple[Any, Any, Any]:
