@@ -698,10 +698,20 @@ def train(
         except (ValueError, data.DataNotFoundError) as err:
             # Everything up to here is the user's input; what fails later is not.
             raise ConfigError(str(err)) from err
+        if folder is not None and action in ("fresh", "resume"):
+            # Before the workers agree: a fresh run clears the old resume
+            # state, which no worker may restore from.
+            folder.begin(
+                settings,
+                fresh=action == "fresh",
+                info={"versions": package_versions(), "command": " ".join(sys.argv)},
+            )
         if multiworker and folder is not None:
             # The chief decides for all: every worker must run the same epochs.
             action = _ACTIONS[_agree_with_chief(strategy, chief, _ACTIONS.index(action))]
-            if action == "refused" and refusal is None:
+            if action != "refused":
+                refusal = None
+            elif refusal is None:
                 refusal = ConfigError(
                     f"The chief worker refused the run folder (see its message). "
                     f"Received: out={str(out)!r}"
@@ -711,12 +721,6 @@ def train(
         if action == "finished":
             failed = False
             return _finished_result(Path(out), print_fn)
-        if folder is not None:
-            folder.begin(
-                settings,
-                fresh=action == "fresh",
-                info={"versions": package_versions(), "command": " ".join(sys.argv)},
-            )
         result = _run(
             cfg, precision, strategy, chief, pipes, epoch_var, folder, print_fn, extra_callbacks
         )
