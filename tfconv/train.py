@@ -9,11 +9,13 @@ run folder:
   wall time, the full configuration and package versions;
 - `history.csv`: one row per epoch (train loss, train acc, test acc, ...);
 - `curves.png`: the book's animator plot (train loss, train acc, test acc);
-- `logs/`: TensorBoard logs; `backup/`: the resume checkpoint while running.
+- `run.json`: the manifest, the settings that define the run;
+- `logs/`: TensorBoard logs; `.work/`: the resume state while running.
 
-Every file is written to a temporary name and renamed, so an interrupted run
-never leaves a half-written file behind; a run killed mid-way and started
-again with the same output folder resumes from its last finished epoch.
+The run folder is a transaction (`tfconv.runs`): the outputs are published
+together at the end or not at all, a second process on the folder is
+refused, and a run killed mid-way and started again with the same settings
+resumes from its last finished epoch (exactly, under `deterministic`).
 """
 
 from __future__ import annotations
@@ -720,7 +722,7 @@ def train(
             raise ConfigError(str(refusal)) from refusal
         if action == "finished":
             failed = False
-            return _finished_result(Path(out), print_fn)
+            return _finished_result(Path(out))
         result = _run(
             cfg, precision, strategy, chief, pipes, epoch_var, folder, print_fn, extra_callbacks
         )
@@ -733,7 +735,7 @@ def train(
             folder.close(failed=failed)
 
 
-def _finished_result(out: Path, print_fn: Callable[[str], None]) -> TrainResult:
+def _finished_result(out: Path) -> TrainResult:
     import keras
 
     metrics = json.loads((out / "metrics.json").read_text())
