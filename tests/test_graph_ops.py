@@ -16,6 +16,7 @@ train-step functions), found through the graph's function library.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -136,11 +137,23 @@ LAYER_GRID = {
 }
 
 
-@pytest.fixture(params=[True, False], ids=["xla_core", "no_xla_core"])
-def xla_core(request, monkeypatch):
-    """`_core.XLA_CORE` on (the default) and off (`TFCONV_XLA_CORE=0`)."""
-    monkeypatch.setattr(_core, "XLA_CORE", request.param)
-    return request.param
+XLA_CORE = pytest.mark.parametrize("xla", [True, False], ids=["xla_core", "no_xla_core"])
+_GRAPHS: dict[tuple[str, bool], tf.compat.v1.GraphDef] = {}
+
+
+def traced(name: str, xla: bool) -> tf.compat.v1.GraphDef:
+    """The step graph of `LAYER_GRID[name]` (or of the all-paths model's fit step
+    for `name="model"`) with `_core.XLA_CORE` set to `xla` (off is what
+    `TFCONV_XLA_CORE=0` gives); traced once per module, shared by the tests."""
+    if (name, xla) not in _GRAPHS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_core, "XLA_CORE", xla)
+            if name == "model":
+                _GRAPHS[name, xla] = fit_step_graph(_all_paths_model())
+            else:
+                make, shape = LAYER_GRID[name]
+                _GRAPHS[name, xla] = layer_step_graph(make(), shape)
+    return _GRAPHS[name, xla]
 
 
 # Built-in kernels, each with the forward and backward op types it traces to
@@ -257,12 +270,11 @@ class TestChecker:
 class TestOwnMath:
     @pytest.mark.parametrize("case", sorted(LAYER_GRID))
     def test_layer_forward_and_gradients(self, case):
-        make, shape = LAYER_GRID[case]
-        graph = layer_step_graph(make(), shape)
+        graph = traced(case, xla=True)
         assert forbidden_ops(graph) == []
         # The walk reached the XLA-compiled functions of the core (else an
         # empty result would prove nothing about them).
-        if _core.XLA_CORE and not case.startswith("conv_pointwise"):
+        if case != "conv_pointwise":
             assert any(in_xla for _, in_xla, _ in walk(graph)), case
 
     @pytest.mark.parametrize(
@@ -288,8 +300,9 @@ class TestOwnMath:
         graph = _graph(step, *(tf.TensorSpec(s, tf.float32) for s in shapes))
         assert forbidden_ops(graph) == [], name
 
-    def test_model_fit_train_step(self, xla_core):
-        graph = fit_step_graph(_all_paths_model())
+    @XLA_CORE
+    def test_model_fit_train_step(self, xla):
+        graph = traced("model", xla)
         assert forbidden_ops(graph) == []
         assert {"MatMul", "GatherV2"} <= {n.op for n, _, _ in walk(graph)}
 
@@ -333,6 +346,7 @@ def fit_step_graph(model: keras.Model) -> tf.compat.v1.GraphDef:
 HOST_SIDE = {}
 
 
+@functools.cache
 def _device_kernels(op: str) -> list[Any]:
     """The kernels a GPU could run `op` with: GPU ones and DEVICE_DEFAULT ones
     (registered for every device; TensorFlow's own ops such as Identity,
@@ -400,10 +414,11 @@ class TestGpuKernels:
         assert len(missing) == 1 and missing[0].startswith("GatherV2{"), missing
         assert "'Tindices': 'int16'" in missing[0] and "<graph>" in missing[0], missing
 
-    def test_model_fit_train_step(self, xla_core):
-        assert ops_without_gpu_kernel(fit_step_graph(_all_paths_model())) == []
+    @XLA_CORE
+    def test_model_fit_train_step(self, xla):
+        assert ops_without_gpu_kernel(traced("model", xla)) == []
 
-    @pytest.mark.parametrize("case", sorted(k for k in LAYER_GRID if k.startswith("conv")))
-    def test_conv_layer_steps(self, case, xla_core):
-        make, shape = LAYER_GRID[case]
-        assert ops_without_gpu_kernel(layer_step_graph(make(), shape)) == []
+    @XLA_CORE
+    @pytest.mark.parametrize("case", sorted(LAYER_GRID))
+    def test_layer_steps(self, case, xla):
+        assert ops_without_gpu_kernel(traced(case, xla)) == []

@@ -883,7 +883,7 @@ def export_model(
     import keras
     import tensorflow as tf
 
-    from tfconv import data
+    from tfconv import _core, data
     from tfconv.train import package_versions
 
     fmt_list = parse_formats(formats)
@@ -957,11 +957,13 @@ def export_model(
 
     # Convert everything before writing anything: a model that cannot be
     # converted (a Flex op, say) leaves the output folder as it was.
-    tflite_models = (
-        {q: _convert_tflite(module, q, representative) for q in quant_list}
-        if "tflite" in fmt_list
-        else {}
-    )
+    tflite_models: dict[str, bytes] = {}
+    if "tflite" in fmt_list:
+        # A module of its own, traced with int16 gather positions (smaller
+        # files); the SavedModel keeps int32 ones, which every device gathers.
+        with _core.tflite_positions():
+            lite = _make_serving(model, mean, std)
+            tflite_models = {q: _convert_tflite(lite, q, representative) for q in quant_list}
 
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
