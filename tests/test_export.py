@@ -673,6 +673,12 @@ class TestEveryVariant:
             # tfconv's own math: no CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ...
             assert export.window_ops(ops) == [], ops
             assert "GATHER" in ops and "FULLY_CONNECTED" in ops, ops
+        # The file's gathers take int16 positions (half the bytes; training
+        # graphs use int32, see test_graph_ops).
+        it = Interpreter(model_path=str(tmp_path / "model.tflite"))
+        dtypes = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+        gathers = [op for op in it._get_ops_details() if op["op_name"] == "GATHER"]
+        assert {dtypes[op["inputs"][1]] for op in gathers} == {np.int16}
         if "tflite_int8" in exported:
             # Max pooling (a 6-D reshape before) converts and runs in full
             # integer: verification ran the file, which left its numbers.

@@ -138,22 +138,24 @@ LAYER_GRID = {
 
 
 XLA_CORE = pytest.mark.parametrize("xla", [True, False], ids=["xla_core", "no_xla_core"])
-_GRAPHS: dict[tuple[str, bool], tf.compat.v1.GraphDef] = {}
+_GRAPHS: dict[tuple[str, bool, str], tf.compat.v1.GraphDef] = {}
 
 
 def traced(name: str, xla: bool) -> tf.compat.v1.GraphDef:
     """The step graph of `LAYER_GRID[name]` (or of the all-paths model's fit step
     for `name="model"`) with `_core.XLA_CORE` set to `xla` (off is what
-    `TFCONV_XLA_CORE=0` gives); traced once per module, shared by the tests."""
-    if (name, xla) not in _GRAPHS:
+    `TFCONV_XLA_CORE=0` gives) under the global dtype policy; traced once per
+    module, shared by the tests."""
+    key = (name, xla, keras.config.dtype_policy().name)
+    if key not in _GRAPHS:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(_core, "XLA_CORE", xla)
             if name == "model":
-                _GRAPHS[name, xla] = fit_step_graph(_all_paths_model())
+                _GRAPHS[key] = fit_step_graph(_all_paths_model())
             else:
                 make, shape = LAYER_GRID[name]
-                _GRAPHS[name, xla] = layer_step_graph(make(), shape)
-    return _GRAPHS[name, xla]
+                _GRAPHS[key] = layer_step_graph(make(), shape)
+    return _GRAPHS[key]
 
 
 # Built-in kernels, each with the forward and backward op types it traces to
@@ -417,6 +419,31 @@ class TestGpuKernels:
     @XLA_CORE
     def test_model_fit_train_step(self, xla):
         assert ops_without_gpu_kernel(traced("model", xla)) == []
+
+    @pytest.mark.parametrize("dtype_policy", ["mixed_float16", "mixed_bfloat16"], indirect=True)
+    def test_mixed_precision_fit_step(self, dtype_policy):
+        # Without the XLA core every gather, pad and matmul runs in TensorFlow.
+        graph = traced("model", xla=False)
+        assert ops_without_gpu_kernel(graph) == []
+        assert forbidden_ops(graph) == []
+
+    def test_tflite_positions_stay_in_their_context(self):
+        def index_types(graph):
+            return {
+                tf.dtypes.as_dtype(n.attr["Tindices"].type).name
+                for n, _, _ in walk(graph)
+                if n.op == "GatherV2"
+            }
+
+        make, shape = LAYER_GRID["conv_im2col_valid"]
+        before = layer_step_graph(make(), shape)  # caches this shape's functions
+        with _core.tflite_positions():
+            inside = layer_step_graph(make(), shape)
+        after = layer_step_graph(make(), shape)
+        assert index_types(before) == index_types(after) == {"int32"}
+        # int16 for the exported file: a cached int32 function was not reused.
+        assert index_types(inside) == {"int16", "int32"}, index_types(inside)
+        assert ops_without_gpu_kernel(after) == []
 
     @XLA_CORE
     @pytest.mark.parametrize("case", sorted(LAYER_GRID))
