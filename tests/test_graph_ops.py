@@ -437,9 +437,14 @@ class TestGpuKernels:
 
         make, shape = LAYER_GRID["conv_im2col_valid"]
         before = layer_step_graph(make(), shape)  # caches this shape's functions
+        cached = _core._conv_functions
         with _core.tflite_positions():
             inside = layer_step_graph(make(), shape)
+        # The training cache (and its XLA compilations) is back, untouched.
+        assert _core._conv_functions is cached
+        hits = cached.cache_info().hits
         after = layer_step_graph(make(), shape)
+        assert cached.cache_info().hits > hits
         assert index_types(before) == index_types(after) == {"int32"}
         # int16 for the exported file: a cached int32 function was not reused.
         assert index_types(inside) == {"int16", "int32"}, index_types(inside)

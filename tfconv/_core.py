@@ -311,25 +311,22 @@ def tflite_positions() -> Iterator[None]:
 
     For TFLite export: the positions are stored in the file, where int16
     halves their bytes (lenet_modern's int8 file: 130.7 -> 125.0 KB). The
-    function caches are cleared on entry and on exit, so that functions traced
-    here are never reused by a training graph, nor earlier int32 ones here.
+    per-shape function caches are swapped for empty ones meanwhile, so that
+    functions traced here never reach a training graph and cached int32 ones
+    are not reused here.
     """
     global _SMALL_POSITIONS
+    saved = {k: v for k, v in globals().items() if callable(getattr(v, "cache_clear", None))}
     previous = _SMALL_POSITIONS
-    _clear_caches()
+    globals().update(
+        {k: functools.lru_cache(v.cache_info().maxsize)(v.__wrapped__) for k, v in saved.items()}
+    )
     _SMALL_POSITIONS = True
     try:
         yield
     finally:
         _SMALL_POSITIONS = previous
-        _clear_caches()
-
-
-def _clear_caches() -> None:
-    """Empties every `lru_cache` of this module (the per-shape function caches)."""
-    for value in list(globals().values()):
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
+        globals().update(saved)
 
 
 @functools.lru_cache(maxsize=512)
