@@ -670,7 +670,70 @@ class TestEveryVariant:
         assert exported["tflite"]["max_abs_diff"] < 1e-5
         for ops in (e["ops"] for e in exported.values()):
             assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"]
+            # tfconv's own math: no CONV_2D, MAX_POOL_2D, AVERAGE_POOL_2D, ...
+            assert export.window_ops(ops) == [], ops
+            assert "GATHER" in ops and "FULLY_CONNECTED" in ops, ops
+        # The file's gathers take int16 positions (half the bytes; training
+        # graphs use int32, see test_graph_ops).
+        it = Interpreter(model_path=str(tmp_path / "model.tflite"))
+        dtypes = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+        gathers = [op for op in it._get_ops_details() if op["op_name"] == "GATHER"]
+        assert {dtypes[op["inputs"][1]] for op in gathers} == {np.int16}
         if "tflite_int8" in exported:
             # Max pooling (a 6-D reshape before) converts and runs in full
             # integer: verification ran the file, which left its numbers.
             assert "test_acc" in exported["tflite_int8"]
+
+
+class TestWindowOps:
+    """The TFLite check for convolution and pooling kernels can fail."""
+
+    def test_keras_layers_export_with_their_kernels_and_would_fail_the_check(self, tmp_path):
+        keras.utils.set_random_seed(0)
+        model = models.build("lenet_maxpool", layers="keras")
+        report = export.export_model(
+            model, tmp_path, formats="tflite", quantize="none", dataset="fashion_mnist",
+            verify=False, latency_runs=0, print_fn=None,
+        )  # fmt: skip
+        # Keras's layers may use TFLite's kernels: the export succeeds ...
+        assert export.window_ops(report["exports"]["tflite"]["ops"]) == ["CONV_2D", "MAX_POOL_2D"]
+        # ... and the check for tfconv's models flags the file.
+        content = (tmp_path / "model.tflite").read_bytes()
+        with pytest.raises(export.ExportError, match="CONV_2D, MAX_POOL_2D"):
+            export.check_builtin_ops(content, own_windows=True)
+        assert "CONV_2D" in export.check_builtin_ops(content)
+
+    @pytest.mark.parametrize("swap", ["conv", "pool"])
+    def test_a_builtin_kernel_swapped_into_the_core_fails_the_export(
+        self, swap, tmp_path, monkeypatch
+    ):
+        from tensorflow import nn as k  # a renamed import, as a source scan would miss it
+
+        from tfconv import _core
+
+        if swap == "conv":
+
+            def conv2d(x, kernel, strides, padding, dilation, bias):
+                if not isinstance(padding, str):  # the book's padding, per side
+                    x, padding = tf.pad(x, [(0, 0), *padding, (0, 0)]), "valid"
+                y = k.conv2d(x, kernel, strides, padding.upper(), dilations=dilation)
+                return y if bias is None else y + bias
+
+            monkeypatch.setattr(_core, "conv2d", conv2d)
+        else:
+            monkeypatch.setattr(
+                _core,
+                "_pool_tiled",
+                lambda x, pool_hw, mode: k.max_pool2d(x, pool_hw, pool_hw, "VALID"),
+            )
+        keras.utils.set_random_seed(0)
+        model = models.build("lenet_maxpool", layers="tfconv")
+        expected = {"conv": "CONV_2D", "pool": "MAX_POOL_2D"}[swap]
+        with pytest.raises(
+            export.ExportError, match=f"convolution or pooling kernels: {expected}"
+        ):
+            export.export_model(
+                model, tmp_path / "out", formats="tflite", quantize="none",
+                dataset="fashion_mnist", verify=False, latency_runs=0, print_fn=None,
+            )  # fmt: skip
+        assert not (tmp_path / "out").exists()

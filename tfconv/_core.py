@@ -12,9 +12,10 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -289,14 +290,43 @@ def choose_block(kernel_shape: Sequence[int], out_w: int, stride_w: int) -> int:
     return max(1, min(out_w, 32 // (ci * kw) + 1, 4))
 
 
-def _positions(index: np.ndarray) -> tf.Tensor:
-    """Gather positions as a constant, int16 where they fit.
+# Whether gathers take int16 positions where they fit (see `tflite_positions`).
+_SMALL_POSITIONS = False
 
-    They are stored in exported TFLite files, where int16 halves their bytes
-    (lenet_modern's int8 file: 137.8 -> 129.6 KB).
+
+def _positions(index: np.ndarray) -> tf.Tensor:
+    """Gather positions as a constant: int32, or int16 under `tflite_positions()`.
+
+    int32 in the graphs that train: TensorFlow 2.21 has GPU `GatherV2` kernels
+    for int32 and int64 positions only, so an int16 gather outside XLA would
+    run on the CPU every step.
     """
-    dtype = np.int16 if index.size == 0 or index.max() < 2**15 else np.int32
-    return tf.constant(index.astype(dtype))
+    small = _SMALL_POSITIONS and (index.size == 0 or index.max() < 2**15)
+    return tf.constant(index.astype(np.int16 if small else np.int32))
+
+
+@contextlib.contextmanager
+def tflite_positions() -> Iterator[None]:
+    """Within it, layers traced anew gather with int16 positions where they fit.
+
+    For TFLite export: the positions are stored in the file, where int16
+    halves their bytes (lenet_modern's int8 file: 130.7 -> 125.0 KB). The
+    per-shape function caches are swapped for empty ones meanwhile, so that
+    functions traced here never reach a training graph and cached int32 ones
+    are not reused here.
+    """
+    global _SMALL_POSITIONS
+    saved = {k: v for k, v in globals().items() if callable(getattr(v, "cache_clear", None))}
+    previous = _SMALL_POSITIONS
+    globals().update(
+        {k: functools.lru_cache(v.cache_info().maxsize)(v.__wrapped__) for k, v in saved.items()}
+    )
+    _SMALL_POSITIONS = True
+    try:
+        yield
+    finally:
+        _SMALL_POSITIONS = previous
+        globals().update(saved)
 
 
 @functools.lru_cache(maxsize=512)

@@ -37,7 +37,11 @@ process that has never imported tfconv:
     probs = sig(images=tf.constant(pixels_uint8))["probabilities"]
 
 The `.tflite` files use builtin TFLite ops only (never Flex/select TF ops or
-custom ops; a model that would need one fails to export, naming the op). Their
+custom ops; a model that would need one fails to export, naming the op). A
+model whose convolutions and poolings are all tfconv's layers must convert
+without TFLite's convolution and pooling kernels too (`CONV_2D`,
+`MAX_POOL_2D`, ...; see `window_ops`): tfconv's own math, gathers and matrix
+products, is what the file runs, or the export fails. Their
 batch dimension is dynamic (`shape_signature` `[-1, 28, 28]`); the interpreter
 allocates a batch of 1 by default, so resize for more:
 
@@ -100,6 +104,7 @@ __all__ = [
     "predict",
     "tflite_ops",
     "to_float32",
+    "window_ops",
 ]
 
 FORMATS = ("savedmodel", "tflite")
@@ -502,7 +507,31 @@ def tflite_ops(model_content: bytes) -> list[str]:
     return sorted(ops)
 
 
-def check_builtin_ops(model_content: bytes, what: str = "The model") -> list[str]:
+# TFLite's convolution and pooling kernels, builtin and StableHLO, by name
+# (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, CONV_3D, MAX_POOL_2D,
+# AVERAGE_POOL_2D, L2_POOL_2D, STABLEHLO_CONVOLUTION, REDUCE_WINDOW, ...).
+_WINDOW_OP = re.compile(r"CONV(?!ERT)|POOL|REDUCE_WINDOW")
+
+
+def window_ops(ops: Sequence[str]) -> list[str]:
+    """The convolution and pooling kernels among TFLite op names (see `tflite_ops`).
+
+    tfconv's layers convert to GATHER, FULLY_CONNECTED, PAD, SPLIT, MAXIMUM
+    and friends, never to these: a file of tfconv layers that has one was not
+    computed by tfconv's own math.
+
+    Args:
+        ops: Op names, e.g. `tflite_ops(content)` or a report's `"ops"`.
+
+    Returns:
+        Those of `ops` that are convolution or pooling kernels.
+    """
+    return [op for op in ops if _WINDOW_OP.search(op)]
+
+
+def check_builtin_ops(
+    model_content: bytes, what: str = "The model", *, own_windows: bool = False
+) -> list[str]:
     """Raises `UnsupportedOpError` if a `.tflite` file uses any non-builtin op.
 
     Flex (select TensorFlow) ops and custom ops both count as non-builtin: a
@@ -511,11 +540,20 @@ def check_builtin_ops(model_content: bytes, what: str = "The model") -> list[str
     Args:
         model_content: The bytes of a `.tflite` file.
         what: How the message names the model.
+        own_windows: Also raise `ExportError` if the file uses a convolution or
+            pooling kernel (see `window_ops`): set for models whose every
+            convolution and pooling is one of tfconv's layers.
 
     Returns:
         The model's op names (see `tflite_ops`) when all are builtin.
     """
     ops = tflite_ops(model_content)
+    if own_windows and window_ops(ops):
+        raise ExportError(
+            f"{what} uses TFLite's convolution or pooling kernels: "
+            f"{', '.join(window_ops(ops))}. tfconv's layers must convert to their own "
+            "gathers and matrix products."
+        )
     builtin = set(_builtin_names().values()) - {"CUSTOM"}
     extra = [op for op in ops if op not in builtin]
     if extra:
@@ -549,12 +587,34 @@ def _conversion_error(err: Exception, what: str) -> ExportError:
     return ExportError(f"{what} failed to convert: {first}")
 
 
+def _own_windows(model: Any) -> bool:
+    """Whether only tfconv's layers can have put a convolution or pooling into `model`.
+
+    True when every layer is tfconv's or one of Keras's that is neither a
+    convolution, a pooling nor a wrapper of arbitrary code.
+    """
+    for layer in _all_layers(model):
+        cls = type(layer)
+        if cls.__module__.startswith("tfconv."):
+            continue
+        if cls.__module__.startswith("keras.") and not re.search(
+            r"Conv|Pool|Lambda|Wrapper|TFSM", cls.__name__
+        ):
+            continue
+        return False
+    return True
+
+
 def _convert_tflite(
     module: Any,
     quantize: str,
     representative: np.ndarray | None,
+    own_windows: bool = False,
 ) -> bytes:
-    """Converts the serving module to a TFLite flatbuffer with builtin ops only."""
+    """Converts the serving module to a TFLite flatbuffer with builtin ops only.
+
+    With `own_windows`, a convolution or pooling kernel in the file fails too.
+    """
     import tensorflow as tf
 
     fn = module.serve_float if quantize == "int8" else module.serve
@@ -592,7 +652,7 @@ def _convert_tflite(
         raise _conversion_error(err, what) from None
     # The converter was told builtins only; checking the file as well costs
     # nothing and guards against a Flex op slipping through another path.
-    check_builtin_ops(content, what)
+    check_builtin_ops(content, what, own_windows=own_windows)
     _smoke_run(content, what)
     return content
 
@@ -871,7 +931,9 @@ def export_model(
         ValueError: On a bad argument or a file that is not a Keras model.
         UnsupportedOpError: If TFLite conversion needs a non-builtin op; the
             message names the op.
-        ExportError: If conversion fails for another reason.
+        ExportError: If conversion fails for another reason, or if a model
+            whose convolutions and poolings are all tfconv's converts to a
+            TFLite convolution or pooling kernel (see `window_ops`).
 
     Example:
 
@@ -883,7 +945,7 @@ def export_model(
     import keras
     import tensorflow as tf
 
-    from tfconv import data
+    from tfconv import _core, data
     from tfconv.train import package_versions
 
     fmt_list = parse_formats(formats)
@@ -957,11 +1019,13 @@ def export_model(
 
     # Convert everything before writing anything: a model that cannot be
     # converted (a Flex op, say) leaves the output folder as it was.
-    tflite_models = (
-        {q: _convert_tflite(module, q, representative) for q in quant_list}
-        if "tflite" in fmt_list
-        else {}
-    )
+    tflite_models: dict[str, bytes] = {}
+    if "tflite" in fmt_list:
+        # A module of its own, traced with int16 gather positions (smaller
+        # files); the SavedModel keeps int32 ones, which every device gathers.
+        with _core.tflite_positions():
+            lite, own = _make_serving(model, mean, std), _own_windows(model)
+            tflite_models = {q: _convert_tflite(lite, q, representative, own) for q in quant_list}
 
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
