@@ -595,7 +595,9 @@ def pool2d(
     wo = output_length(w, kw, sum(pads[1]), sw)
     xp = _pad(x, pads, _pool_fill(x.dtype, mode))
 
-    if (sh, sw) == (kh, kw):
+    # Tiled only with no padding before: the max pool gradient's first-cell rule (see
+    # `_split_first`) needs each window's first real cell, which is then its first cell.
+    if (sh, sw) == (kh, kw) and pads[0][0] == pads[1][0] == 0:
         if xp.shape[1:3] != (ho * kh, wo * kw):
             xp = xp[:, : ho * kh, : wo * kw]  # the ragged edge no window covers
         y = _pool_tiled(xp, pool_hw, mode)
