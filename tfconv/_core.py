@@ -12,9 +12,11 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -530,6 +532,25 @@ def _reduce_views(views: list[tf.Tensor], mode: str) -> tf.Tensor:
     return out
 
 
+_EXPORT_GRAPH = contextvars.ContextVar("tfconv_export_graph", default=False)
+
+
+@contextlib.contextmanager
+def export_graph() -> Iterator[None]:
+    """Within it, layers trace for an exported file: max pooling is a plain MAXIMUM chain.
+
+    Keras's NaN rules for max pooling (`_max_clean`, `_max_floor`) become
+    EQUAL and SELECT_V2 ops in TFLite, which XNNPACK does not take: they split
+    its partitions (a two-pool MNIST convnet, one image, int8: ~95 -> ~290 us).
+    Exported files keep the MAXIMUM chain and TFLite's own NaN behaviour.
+    """
+    token = _EXPORT_GRAPH.set(True)
+    try:
+        yield
+    finally:
+        _EXPORT_GRAPH.reset(token)
+
+
 def _max_clean(x: tf.Tensor) -> tf.Tensor:
     """NaN as -inf: Keras's (TensorFlow's CPU) max pool never lets a NaN win.
 
@@ -538,6 +559,23 @@ def _max_clean(x: tf.Tensor) -> tf.Tensor:
     if not x.dtype.is_floating:
         return x
     return tf.where(tf.equal(x, x), x, tf.constant(-np.inf, x.dtype))
+
+
+def _keras_max(views: list[tf.Tensor]) -> tf.Tensor:
+    """`_max_floor` of the NaN-free maximum of `views`, in one pass of compare and select.
+
+    Each step keeps the running value unless a view is strictly greater, as
+    TensorFlow's CPU kernel scans a window; starting from the floor, a NaN
+    never enters.
+    """
+    dtype = views[0].dtype
+    if not dtype.is_floating:
+        return _reduce_views(views, "max")
+    floor = dtype.min if dtype in (tf.float32, tf.float64) else -np.inf
+    out = tf.constant(floor, dtype)
+    for v in views:
+        out = tf.where(v > out, v, out)
+    return out
 
 
 def _max_floor(y: tf.Tensor) -> tf.Tensor:
@@ -553,7 +591,8 @@ def _pool_fill(dtype: tf.DType, mode: str) -> Any:
     """What padding holds: never a window's maximum, nothing in a sum."""
     if mode == "avg":
         return 0
-    return -np.inf if dtype.is_floating else dtype.min
+    # -inf so that a real -inf cell still counts as the first real cell (`_split_first`).
+    return -np.inf if dtype.is_floating and mode == "max" else dtype.min
 
 
 def pool2d(
@@ -583,6 +622,8 @@ def pool2d(
     """
     if mode not in ("max", "avg"):
         raise ValueError(f"`mode` must be 'max' or 'avg'. Received: mode={mode!r}")
+    if mode == "max" and _EXPORT_GRAPH.get():
+        mode = "plain_max"  # see `export_graph`
     if data_format == "channels_first":
         y = pool2d(tf.transpose(x, [0, 2, 3, 1]), pool_hw, strides, padding, mode)
         return tf.transpose(y, [0, 3, 1, 2])  # (N, C, Ho, Wo)
@@ -612,7 +653,7 @@ def pool2d(
 
         y = _pool(xp)
 
-    if mode == "max":
+    if mode != "avg":
         return y
     if padding == "same" and pads != ((0, 0), (0, 0)):
         counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
@@ -641,17 +682,19 @@ def _pool_functions(
     (kh, kw), (sh, sw), (ho, wo), (hp, wp) = pool_hw, strides, out_hw, padded_hw
     pads = pads or ((0, 0), (0, 0))
 
-    def stages(xp):
-        if mode == "max":
+    def stages(xp, forward=False):
+        reduce = functools.partial(_reduce_views, mode=mode)
+        if mode == "max" and forward:
+            reduce = _keras_max
+        elif mode == "max":
             xp = _max_clean(xp)
         cols = _windows(xp, kw, sw, 1, wo, axis=2)  # kw x (N, Hp, Wo, C)
-        mid = _reduce_views(cols, mode)
+        mid = reduce(cols)
         rows = _windows(mid, kh, sh, 1, ho, axis=1)  # kh x (N, Ho, Wo, C)
-        return cols, mid, rows, _reduce_views(rows, mode)
+        return cols, mid, rows, reduce(rows)
 
     def forward(xp):
-        y = stages(xp)[3]
-        return _max_floor(y) if mode == "max" else y
+        return stages(xp, forward=True)[3]
 
     # Window t's first real (unpadded) cell is view i0[t] of its rows / j0 of its columns.
     (top, _), (left, _) = pads
@@ -662,10 +705,12 @@ def _pool_functions(
         if mode == "avg":
             d_mid = _scatter_windows([dy] * kh, hp, sh, 1, axis=1)  # (N, Hp, Wo, C)
             return _scatter_windows([d_mid] * kw, wp, sw, 1, axis=2)  # (N, Hp, Wp, C)
-        first = tf.gather(
-            tf.gather(xp, i0 + np.arange(ho) * sh, axis=1), j0 + np.arange(wo) * sw, axis=2
-        )
-        dy, d_first = _split_first(dy, first, y)
+        if top == left == 0:
+            first = xp[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+        else:
+            first = tf.gather(xp, i0 + np.arange(ho) * sh, axis=1)
+            first = tf.gather(first, j0 + np.arange(wo) * sw, axis=2)  # (N, Ho, Wo, C)
+        dy, d_first = _split_first(dy, first, y) if mode == "max" else (dy, None)
         d_mid = _scatter_windows(_first_shares(rows, y, dy), hp, sh, 1, axis=1)
         d_cols = _first_shares(cols, mid, d_mid)
         if d_first is not None:
@@ -757,8 +802,7 @@ def _tiled_pool_functions(
     (kh, kw), wo, c = pool_hw, out_w, channels
 
     def forward(x):
-        y = _tiled_stages(x, pool_hw, wo, c, mode)[3]  # (N*Ho, Wo*C)
-        return _max_floor(y) if mode == "max" else y
+        return _tiled_stages(x, pool_hw, wo, c, mode, forward=True)[3]  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
@@ -769,7 +813,7 @@ def _tiled_pool_functions(
         # Recomputed rather than saved: under XLA it fuses into the masks.
         col_parts, z, row_parts, y = _tiled_stages(x, pool_hw, wo, c, mode)
         to_first = row_first = None
-        if x.dtype.is_floating:
+        if mode == "max" and x.dtype.is_floating:
             # Windows do not overlap, so one mask serves both stages (see `_split_first`).
             first = tf.reshape(x[:, ::kh, ::kw], [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
             to_first = tf.logical_or(
@@ -787,7 +831,12 @@ def _tiled_pool_functions(
 
 
 def _tiled_stages(
-    x: tf.Tensor, pool_hw: tuple[int, int], out_w: int, channels: int, mode: str
+    x: tf.Tensor,
+    pool_hw: tuple[int, int],
+    out_w: int,
+    channels: int,
+    mode: str,
+    forward: bool = False,
 ) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor], tf.Tensor]:
     """The two stages of a tiled pool, columns reduced first: `(col_parts, z, row_parts, y)`.
 
@@ -802,12 +851,15 @@ def _tiled_stages(
     def split(v):
         return tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
 
-    if mode == "max":
-        x = _max_clean(x)
+    reduce = functools.partial(_reduce_views, mode=mode)
+    if mode == "max" and forward:
+        reduce = _keras_max  # the forward value: floored, NaN never wins
+    elif mode == "max":
+        x = _max_clean(x)  # the backward pass compares to the NaN-free maximum
     col_parts = split(tf.reshape(x, [-1, kw, c]))  # kw x (N*H*Wo, 1, C)
-    z = tf.reshape(_reduce_views(col_parts, mode), [-1, c])  # (N*H*Wo, C)
+    z = tf.reshape(reduce(col_parts), [-1, c])  # (N*H*Wo, C)
     row_parts = split(tf.reshape(z, [-1, kh, out_w * c]))  # kh x (N*Ho, 1, Wo*C)
-    y = tf.reshape(_reduce_views(row_parts, mode), [-1, out_w * c])  # (N*Ho, Wo*C)
+    y = tf.reshape(reduce(row_parts), [-1, out_w * c])  # (N*Ho, Wo*C)
     return col_parts, z, row_parts, y
 
 
@@ -923,7 +975,7 @@ def _pool_dynamic(
             first = tf.gather(
                 tf.gather(xp, i0 + n_out[0] * sh, axis=1), j0 + n_out[1] * sw, axis=2
             )
-            dy, d_first = _split_first(dy, first, y)
+            dy, d_first = _split_first(dy, first, y) if mode == "max" else (dy, None)
             d_mid = scatter(row_views, mid, _first_shares(rows, y, dy))
             d_cols = _first_shares(cols, mid, d_mid)
             if d_first is not None:
@@ -939,7 +991,7 @@ def _pool_dynamic(
         return (_max_floor(y) if mode == "max" else y), backward
 
     y = _pool(xp)
-    if mode == "max":
+    if mode != "avg":
         return y
     if padding == "same":
 
