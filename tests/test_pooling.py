@@ -588,3 +588,27 @@ class TestPoolingNonFinite:
         np.testing.assert_array_equal(np.isnan(y), np.isnan(y_ref))
         np.testing.assert_allclose(y, y_ref, rtol=1e-6)
         np.testing.assert_allclose(g, g_ref, rtol=1e-6)
+
+
+class TestPoolingExport:
+    def test_exported_max_pool_is_a_plain_maximum_chain(self):
+        # Keras's NaN rules cost GREATER/SELECT_V2 ops that XNNPACK does not take; the
+        # exported file (traced under `_core.export_graph`) leaves them out.
+        from tfconv import export
+
+        model = keras.Sequential(
+            [
+                keras.Input((12, 12, 1)),
+                layers.MaxPool2D(2),
+                layers.MaxPool2D(3, strides=2, padding="same"),
+                keras.layers.Flatten(),
+            ]
+        )
+        content = export._convert_tflite(export._make_serving(model, 0.0, 1.0), "float32", None)
+        ops = set(export.tflite_ops(content))
+        assert "MAXIMUM" in ops
+        assert not ops & {"GREATER", "SELECT", "SELECT_V2", "MAX_POOL_2D"}, ops
+        # Traced outside it, the same layers carry the NaN rules.
+        fn = tf.function(model).get_concrete_function(tf.TensorSpec([1, 12, 12, 1]))
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], model)
+        assert {"GREATER", "SELECT_V2"} <= set(export.tflite_ops(converter.convert()))

@@ -539,9 +539,9 @@ _EXPORT_GRAPH = contextvars.ContextVar("tfconv_export_graph", default=False)
 def export_graph() -> Iterator[None]:
     """Within it, layers trace for an exported file: max pooling is a plain MAXIMUM chain.
 
-    Keras's NaN rules for max pooling (`_max_clean`, `_max_floor`) become
-    EQUAL and SELECT_V2 ops in TFLite, which XNNPACK does not take: they split
-    its partitions (a two-pool MNIST convnet, one image, int8: ~95 -> ~290 us).
+    Keras's NaN rules for max pooling (`_keras_max`) become compare and
+    SELECT_V2 ops in TFLite, which XNNPACK does not take: they split its
+    partitions and make int8 inference several times slower.
     Exported files keep the MAXIMUM chain and TFLite's own NaN behaviour.
     """
     token = _EXPORT_GRAPH.set(True)
