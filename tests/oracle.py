@@ -39,8 +39,8 @@ def corr2d_multi_in_out(X, K):
     return np.stack([corr2d_multi_in(X, k) for k in K])
 
 
-def pool2d(X, pool_size, mode="max", padding=0, stride=None):
-    """Pooling of (h, w) or (c, h, w) input; stride defaults to the window.
+def pool2d(X, pool_size, mode="max", padding=0, stride=1):
+    """Pooling of (h, w) or (c, h, w) input; stride 1 as in the book, `None` = the window.
 
     Padding is per side. Max pooling looks at real cells only; average pooling
     sums the real cells and divides by the full window size, so padded cells

@@ -70,12 +70,24 @@ class TestBookExamples:
         assert float(tf.reduce_sum(tf.abs(Y1 - Y2))) < 1e-6
 
     def test_pool2d_3x3_example(self):
-        # The book's from-scratch pool2d slides its window one cell at a time.
-        np.testing.assert_array_equal(ops.pool2d(X3, (2, 2), stride=1), [[4, 5], [7, 8]])
-        np.testing.assert_array_equal(ops.pool2d(X3, (2, 2), "avg", stride=1), [[2, 3], [5, 6]])
+        # The book's own calls and printed values: its pool2d slides one cell at a time.
+        X = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+        np.testing.assert_array_equal(ops.pool2d(X, (2, 2)), [[4, 5], [7, 8]])
+        np.testing.assert_array_equal(ops.pool2d(X, (2, 2), "avg"), [[2, 3], [5, 6]])
+        np.testing.assert_array_equal(ops.pool2d(X, (2, 2), mode="max"), [[4, 5], [7, 8]])
 
-    def test_pool2d_stride_defaults_to_window(self):
-        np.testing.assert_array_equal(ops.pool2d(X16, 3), [[10]])
+    def test_pool2d_defaults_are_the_books(self):
+        # Stride 1 and no padding, whatever the window: every position where it fits.
+        X = np.random.default_rng(8).normal(size=(5, 7))
+        for pool_size, mode in [((2, 2), "max"), ((3, 2), "avg"), (3, "max")]:
+            np.testing.assert_allclose(
+                ops.pool2d(X, pool_size, mode), oracle.pool2d(X, pool_size, mode), rtol=1e-12
+            )
+        assert tuple(ops.pool2d(X, (3, 2)).shape) == (3, 6)
+
+    def test_pool2d_stride_none_is_the_framework_layers_default(self):
+        # nn.MaxPool2D(3) in the book (and keras MaxPool2D(3)): stride = window.
+        np.testing.assert_array_equal(ops.pool2d(X16, 3, stride=None), [[10]])
 
     def test_pool2d_padding_and_stride(self):
         np.testing.assert_array_equal(ops.pool2d(X16, 3, padding=1, stride=2), [[5, 7], [13, 15]])
@@ -136,6 +148,7 @@ class TestOpsBasic:
         assert Y.dtype == tf.float32
         np.testing.assert_array_equal(Y, [[19, 25], [37, 43]])
         assert ops.pool2d(X16.astype("int32"), 2).dtype == tf.float32
+        np.testing.assert_array_equal(ops.pool2d(X3.astype("int64"), 2), [[4, 5], [7, 8]])
 
     @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
     def test_float_dtype_is_kept(self, dtype):

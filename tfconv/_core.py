@@ -13,6 +13,7 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 from collections.abc import Iterator, Sequence
@@ -100,6 +101,20 @@ def normalize_padding(padding: Any) -> str | Pads:
             f"Received: padding={padding!r}"
         ) from None
     return ((ph, ph), (pw, pw))
+
+
+def normalize_data_format(value: Any) -> str:
+    """`"channels_last"` or `"channels_first"`; `None` means `keras.config.image_data_format()`."""
+    if value is None:
+        import keras
+
+        return keras.config.image_data_format()
+    if isinstance(value, str) and value.lower() in ("channels_last", "channels_first"):
+        return value.lower()
+    raise ValueError(
+        "`data_format` must be 'channels_last', 'channels_first' or None. "
+        f"Received: data_format={value!r}"
+    )
 
 
 def same_pads(n: int, k: int, s: int) -> tuple[int, int]:
@@ -546,37 +561,119 @@ def _reduce_views(views: list[tf.Tensor], mode: str) -> tf.Tensor:
     return out
 
 
+_EXPORT_GRAPH = contextvars.ContextVar("tfconv_export_graph", default=False)
+
+
+@contextlib.contextmanager
+def export_graph() -> Iterator[None]:
+    """Within it, layers trace for an exported file: max pooling is a plain MAXIMUM chain.
+
+    Keras's NaN rules for max pooling (`_keras_max`) become compare and
+    SELECT_V2 ops in TFLite, which XNNPACK does not take: they split its
+    partitions and make int8 inference several times slower.
+    Exported files keep the MAXIMUM chain and TFLite's own NaN behaviour.
+    """
+    token = _EXPORT_GRAPH.set(True)
+    try:
+        yield
+    finally:
+        _EXPORT_GRAPH.reset(token)
+
+
+def _max_clean(x: tf.Tensor) -> tf.Tensor:
+    """NaN as -inf: Keras's (TensorFlow's CPU) max pool never lets a NaN win.
+
+    `x == x`, not `is_nan`: EQUAL and SELECT are TFLite builtins.
+    """
+    if not x.dtype.is_floating:
+        return x
+    return tf.where(tf.equal(x, x), x, tf.constant(-np.inf, x.dtype))
+
+
+def _keras_max(views: list[tf.Tensor]) -> tf.Tensor:
+    """`_max_floor` of the NaN-free maximum of `views`, in one pass of compare and select.
+
+    Each step keeps the running value unless a view is strictly greater, as
+    TensorFlow's CPU kernel scans a window; starting from the floor, a NaN
+    never enters.
+    """
+    dtype = views[0].dtype
+    if not dtype.is_floating:
+        return _reduce_views(views, "max")
+    floor = dtype.min if dtype in (tf.float32, tf.float64) else -np.inf
+    out = tf.constant(floor, dtype)
+    for v in views:
+        out = tf.where(v > out, v, out)
+    return out
+
+
+def _max_floor(y: tf.Tensor) -> tf.Tensor:
+    """TensorFlow's CPU max pool starts each float32/float64 window at the dtype's
+    lowest finite value, so a window of only -inf and NaN gives that value; its
+    16-bit kernels start at -inf."""
+    if y.dtype in (tf.float32, tf.float64):
+        return tf.maximum(y, tf.constant(y.dtype.min, y.dtype))
+    return y
+
+
+def _pool_fill(dtype: tf.DType, mode: str) -> Any:
+    """What padding holds: never a window's maximum, nothing in a sum."""
+    if mode == "avg":
+        return 0
+    # -inf so that a real -inf cell still counts as the first real cell (`_split_first`).
+    return -np.inf if dtype.is_floating and mode == "max" else dtype.min
+
+
 def pool2d(
     x: tf.Tensor,
     pool_hw: tuple[int, int],
     strides: tuple[int, int],
     padding: str | Pads,
     mode: str,
+    data_format: str = "channels_last",
 ) -> tf.Tensor:
-    """Max or average pooling of NHWC `x`.
+    """Max or average pooling of a 4-D `x` (NHWC, or NCHW with `data_format`).
 
     Padding: for max pooling padded cells never win. For average pooling,
     explicit padding counts its zeros in the denominator (the book's
     behaviour) while "same" divides by the number of real cells in each
     window (Keras's behaviour).
+
+    Non-finite values behave as in Keras's layers (TensorFlow's CPU kernels):
+    a NaN or Inf reaches exactly the sums of the windows holding it; a max
+    never picks a NaN, and a float32/float64 window of only -inf and NaN
+    gives the dtype's lowest finite value.
+
+    Static height, width and channels use cached, XLA-compiled functions per
+    shape; any of them unknown (`None` while tracing) takes a
+    shape-polymorphic path of dynamic strided slices, traced once for all
+    sizes.
     """
     if mode not in ("max", "avg"):
         raise ValueError(f"`mode` must be 'max' or 'avg'. Received: mode={mode!r}")
+    if mode == "max" and _EXPORT_GRAPH.get():
+        mode = "plain_max"  # see `export_graph`
+    if data_format == "channels_first":
+        y = pool2d(tf.transpose(x, [0, 2, 3, 1]), pool_hw, strides, padding, mode)
+        return tf.transpose(y, [0, 3, 1, 2])  # (N, C, Ho, Wo)
     (kh, kw), (sh, sw) = pool_hw, strides
-    h, w = x.shape[1], x.shape[2]
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    if h is None or w is None or c is None:
+        return _pool_dynamic(x, pool_hw, strides, padding, mode)
     pads = resolve_padding(padding, (h, w), pool_hw, strides)
     ho = output_length(h, kh, sum(pads[0]), sh)
     wo = output_length(w, kw, sum(pads[1]), sw)
-    fill = x.dtype.min if mode == "max" else 0.0
-    xp = _pad(x, pads, fill)
+    xp = _pad(x, pads, _pool_fill(x.dtype, mode))
 
-    if (sh, sw) == (kh, kw):
+    # Tiled only with no padding before: the max pool gradient's first-cell rule (see
+    # `_split_first`) needs each window's first real cell, which is then its first cell.
+    if (sh, sw) == (kh, kw) and pads[0][0] == pads[1][0] == 0:
         if xp.shape[1:3] != (ho * kh, wo * kw):
             xp = xp[:, : ho * kh, : wo * kw]  # the ragged edge no window covers
         y = _pool_tiled(xp, pool_hw, mode)
     else:
         forward, backward = _pool_functions(
-            pool_hw, strides, (ho, wo), (xp.shape[1], xp.shape[2]), mode, XLA_CORE
+            pool_hw, strides, (ho, wo), (xp.shape[1], xp.shape[2]), mode, XLA_CORE, pads
         )
 
         @tf.custom_gradient
@@ -585,7 +682,7 @@ def pool2d(
 
         y = _pool(xp)
 
-    if mode == "max":
+    if mode != "avg":
         return y
     if padding == "same" and pads != ((0, 0), (0, 0)):
         counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
@@ -601,6 +698,7 @@ def _pool_functions(
     padded_hw: tuple[int, int],
     mode: str,
     xla: bool,
+    pads: Pads | None = None,
 ) -> tuple[Any, Any]:
     """Forward and backward of pooling over any windows (cached like `_conv_functions`).
 
@@ -611,25 +709,80 @@ def _pool_functions(
     the gather; autodiff through the strided slices would cost ~20x more.
     """
     (kh, kw), (sh, sw), (ho, wo), (hp, wp) = pool_hw, strides, out_hw, padded_hw
+    pads = pads or ((0, 0), (0, 0))
 
-    def stages(xp):
+    def stages(xp, forward=False):
+        reduce = functools.partial(_reduce_views, mode=mode)
+        if mode == "max" and forward:
+            reduce = _keras_max
+        elif mode == "max":
+            xp = _max_clean(xp)
         cols = _windows(xp, kw, sw, 1, wo, axis=2)  # kw x (N, Hp, Wo, C)
-        mid = _reduce_views(cols, mode)
+        mid = reduce(cols)
         rows = _windows(mid, kh, sh, 1, ho, axis=1)  # kh x (N, Ho, Wo, C)
-        return cols, mid, rows, _reduce_views(rows, mode)
+        return cols, mid, rows, reduce(rows)
 
     def forward(xp):
-        return stages(xp)[3]
+        return stages(xp, forward=True)[3]
 
-    def route(views, best, grad):
-        return [grad] * len(views) if mode == "avg" else _first_shares(views, best, grad)
+    # Window t's first real (unpadded) cell is view i0[t] of its rows / j0 of its columns.
+    (top, _), (left, _) = pads
+    i0, j0 = np.maximum(top - np.arange(ho) * sh, 0), np.maximum(left - np.arange(wo) * sw, 0)
 
     def backward(dy, xp):
         cols, mid, rows, y = stages(xp)
-        d_mid = _scatter_windows(route(rows, y, dy), hp, sh, 1, axis=1)  # (N, Hp, Wo, C)
-        return _scatter_windows(route(cols, mid, d_mid), wp, sw, 1, axis=2)  # (N, Hp, Wp, C)
+        if mode == "avg":
+            d_mid = _scatter_windows([dy] * kh, hp, sh, 1, axis=1)  # (N, Hp, Wo, C)
+            return _scatter_windows([d_mid] * kw, wp, sw, 1, axis=2)  # (N, Hp, Wp, C)
+        if top == left == 0:
+            first = xp[:, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+        else:
+            first = tf.gather(xp, i0 + np.arange(ho) * sh, axis=1)
+            first = tf.gather(first, j0 + np.arange(wo) * sw, axis=2)  # (N, Ho, Wo, C)
+        dy, d_first = _split_first(dy, first, y) if mode == "max" else (dy, None)
+        d_mid = _scatter_windows(_first_shares(rows, y, dy), hp, sh, 1, axis=1)
+        d_cols = _first_shares(cols, mid, d_mid)
+        if d_first is not None:
+            rows_first = _pick_views(d_first, i0, axis=1)
+            d_mid_first = _scatter_windows(rows_first, hp, sh, 1, axis=1)  # (N, Hp, Wo, C)
+            for j, share in enumerate(_pick_views(d_mid_first, j0, axis=2)):
+                d_cols[j] = d_cols[j] + share
+        return _scatter_windows(d_cols, wp, sw, 1, axis=2)  # (N, Hp, Wp, C)
 
     return _xla_if(xla, forward, backward)
+
+
+def _split_first(
+    dy: tf.Tensor, first: tf.Tensor, best: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """`dy` split into windows routed by value and windows routed to their first cell.
+
+    Keras's (TensorFlow's CPU) max pool gradient scans each window's real
+    cells in row-major order, starting from the first and moving on only to a
+    strictly greater value: a window whose first real cell is NaN, or whose
+    maximum is -inf (all -inf and NaN), sends its gradient to that first cell.
+    `first` holds each window's first real cell, `best` its (NaN-free) max.
+    """
+    if not dy.dtype.is_floating:
+        return dy, None
+    to_first = tf.logical_or(
+        tf.not_equal(first, first), tf.equal(best, tf.constant(-np.inf, best.dtype))
+    )
+    zero = tf.zeros_like(dy)
+    return tf.where(to_first, zero, dy), tf.where(to_first, dy, zero)
+
+
+def _pick_views(grad: tf.Tensor, index: np.ndarray, axis: int) -> list[tf.Tensor]:
+    """`grad` split over views `0..max(index)`: view `i` gets the windows whose `index` is `i`."""
+    if index.max(initial=0) == 0:
+        return [grad]
+    shape = [1, 1, 1, 1]
+    shape[axis] = index.size
+    zero = tf.zeros_like(grad)
+    return [
+        tf.where(tf.constant((index == i).reshape(shape)), grad, zero)
+        for i in range(int(index.max()) + 1)
+    ]
 
 
 def _xla_if(xla: bool, *functions: Any) -> tuple[Any, ...]:
@@ -639,9 +792,15 @@ def _xla_if(xla: bool, *functions: Any) -> tuple[Any, ...]:
     return tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
 
 
-def _first_shares(views: list[tf.Tensor], best: tf.Tensor, grad: tf.Tensor) -> list[tf.Tensor]:
+def _first_shares(
+    views: list[tf.Tensor],
+    best: tf.Tensor,
+    grad: tf.Tensor,
+    to_first: tf.Tensor | None = None,
+) -> list[tf.Tensor]:
     """`grad` routed to the first of `views` equal to `best`, zeros to the others.
 
+    Where `to_first` is true the first view takes it whatever its value.
     View by view rather than masks of a stack of them: XLA then fuses the
     comparisons into whatever consumes the shares instead of writing a stack
     out (3x3/2 max pool on [64, 56, 56, 32], backward: 25.5 -> 15.3 ms).
@@ -649,6 +808,8 @@ def _first_shares(views: list[tf.Tensor], best: tf.Tensor, grad: tf.Tensor) -> l
     zero, seen, shares = tf.zeros_like(grad), None, []
     for v in views:
         hit = tf.equal(v, best)
+        if seen is None and to_first is not None:
+            hit = tf.logical_or(hit, to_first)
         first = hit if seen is None else tf.logical_and(hit, tf.logical_not(seen))
         seen = hit if seen is None else tf.logical_or(seen, hit)
         shares.append(tf.where(first, grad, zero))
@@ -670,7 +831,7 @@ def _tiled_pool_functions(
     (kh, kw), wo, c = pool_hw, out_w, channels
 
     def forward(x):
-        return _tiled_stages(x, pool_hw, wo, c, mode)[3]  # (N*Ho, Wo*C)
+        return _tiled_stages(x, pool_hw, wo, c, mode, forward=True)[3]  # (N*Ho, Wo*C)
 
     def backward(dy, x):
         dy = tf.reshape(dy, [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
@@ -680,16 +841,31 @@ def _tiled_pool_functions(
             return tf.reshape(dx, tf.shape(x))
         # Recomputed rather than saved: under XLA it fuses into the masks.
         col_parts, z, row_parts, y = _tiled_stages(x, pool_hw, wo, c, mode)
-        dz = tf.concat(_first_shares(row_parts, y[:, None], dy), axis=1)  # (N*Ho, kh, Wo*C)
-        dz = tf.reshape(dz, [-1, 1, c])  # (N*H*Wo, 1, C)
-        dx = tf.concat(_first_shares(col_parts, z[:, None], dz), axis=1)  # (N*H*Wo, kw, C)
-        return tf.reshape(dx, tf.shape(x))
+        to_first = row_first = None
+        if mode == "max" and x.dtype.is_floating:
+            # Windows do not overlap, so one mask serves both stages (see `_split_first`).
+            first = tf.reshape(x[:, ::kh, ::kw], [-1, 1, wo * c])  # (N*Ho, 1, Wo*C)
+            to_first = tf.logical_or(
+                tf.not_equal(first, first), tf.equal(y[:, None], tf.constant(-np.inf, y.dtype))
+            )
+            row_first = tf.reshape(
+                tf.broadcast_to(to_first, [tf.shape(dy)[0], kh, wo * c]), [-1, 1, c]
+            )  # (N*H*Wo, 1, C)
+        dz = tf.concat(_first_shares(row_parts, y[:, None], dy, to_first), axis=1)
+        dz = tf.reshape(dz, [-1, 1, c])  # (N*Ho*kh*Wo, 1, C)
+        dx = tf.concat(_first_shares(col_parts, z[:, None], dz, row_first), axis=1)
+        return tf.reshape(dx, tf.shape(x))  # (N*H*Wo, kw, C) back to x's shape
 
     return _xla_if(xla, forward, backward)
 
 
 def _tiled_stages(
-    x: tf.Tensor, pool_hw: tuple[int, int], out_w: int, channels: int, mode: str
+    x: tf.Tensor,
+    pool_hw: tuple[int, int],
+    out_w: int,
+    channels: int,
+    mode: str,
+    forward: bool = False,
 ) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor], tf.Tensor]:
     """The two stages of a tiled pool, columns reduced first: `(col_parts, z, row_parts, y)`.
 
@@ -704,10 +880,15 @@ def _tiled_stages(
     def split(v):
         return tf.split(v, v.shape[1], axis=1) if v.shape[1] > 1 else [v]
 
+    reduce = functools.partial(_reduce_views, mode=mode)
+    if mode == "max" and forward:
+        reduce = _keras_max  # the forward value: floored, NaN never wins
+    elif mode == "max":
+        x = _max_clean(x)  # the backward pass compares to the NaN-free maximum
     col_parts = split(tf.reshape(x, [-1, kw, c]))  # kw x (N*H*Wo, 1, C)
-    z = tf.reshape(_reduce_views(col_parts, mode), [-1, c])  # (N*H*Wo, C)
+    z = tf.reshape(reduce(col_parts), [-1, c])  # (N*H*Wo, C)
     row_parts = split(tf.reshape(z, [-1, kh, out_w * c]))  # kh x (N*Ho, 1, Wo*C)
-    y = tf.reshape(_reduce_views(row_parts, mode), [-1, out_w * c])  # (N*Ho, Wo*C)
+    y = tf.reshape(reduce(row_parts), [-1, out_w * c])  # (N*Ho, Wo*C)
     return col_parts, z, row_parts, y
 
 
@@ -746,3 +927,107 @@ def _same_counts(
         stop = np.minimum(start + pool_hw[a], input_hw[a])
         per_axis.append(stop - np.maximum(start, 0))
     return np.outer(per_axis[0], per_axis[1]).astype(np.float32)
+
+
+def _pool_dynamic(
+    x: tf.Tensor,
+    pool_hw: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str | Pads,
+    mode: str,
+) -> tf.Tensor:
+    """`pool2d` for NHWC `x` whose height, width or channels are unknown while tracing.
+
+    Shape-polymorphic: window offsets are static, sizes are tensors, and the
+    views are strided slices with dynamic ends, so one trace serves every
+    image size (Keras traces `fit` with `reduce_retracing`, so sizes become
+    `None` after the first retrace). Same reductions and gradient routing as
+    the static paths; the views are scattered back by the strided slices'
+    own gradients.
+    """
+    (kh, kw), (sh, sw) = pool_hw, strides
+    shape = tf.shape(x)
+    h, w = shape[1], shape[2]
+    if padding == "same":
+        ho, wo = -(-h // sh), -(-w // sw)
+        th = tf.maximum((ho - 1) * sh + kh - h, 0)
+        tw = tf.maximum((wo - 1) * sw + kw - w, 0)
+        (top, bottom), (left, right) = (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
+        # TensorFlow's SAME puts at most (k - 1) // 2 cells before.
+        most_top, most_left = (kh - 1) // 2, (kw - 1) // 2
+    else:
+        (top, bottom), (left, right) = resolve_padding(padding, (0, 0), pool_hw, strides)
+        ho = (h + top + bottom - kh) // sh + 1
+        wo = (w + left + right - kw) // sw + 1
+        most_top, most_left = top, left
+    check = tf.debugging.assert_positive(
+        tf.minimum(ho, wo),
+        message=f"The pooling window {tuple(pool_hw)} is larger than the (padded) input",
+    )
+    with tf.control_dependencies([check]):
+        xp = tf.pad(
+            x,
+            [[0, 0], [top, bottom], [left, right], [0, 0]],
+            constant_values=_pool_fill(x.dtype, mode),
+        )
+
+    def col_views(v, count=kw):  # count x (N, Hp, Wo, C)
+        return [v[:, :, j : j + (wo - 1) * sw + 1 : sw] for j in range(count)]
+
+    def row_views(v, count=kh):  # count x (N, Ho, Wo, C)
+        return [v[:, i : i + (ho - 1) * sh + 1 : sh] for i in range(count)]
+
+    def scatter(views, target, grads):
+        """Sum of `grads` placed where `views(target)` read them: the views' transpose."""
+        with tf.GradientTape() as tape:
+            tape.watch(target)
+            read = views(target, len(grads))
+        return tape.gradient(read, target, output_gradients=grads)
+
+    def stages(xp):
+        cols = col_views(_max_clean(xp) if mode == "max" else xp)
+        mid = _reduce_views(cols, mode)
+        rows = row_views(mid)
+        return cols, mid, rows, _reduce_views(rows, mode)
+
+    @tf.custom_gradient
+    def _pool(xp):
+        cols, mid, rows, y = stages(xp)
+
+        def backward(dy):
+            if mode == "avg":
+                d_mid = scatter(row_views, mid, [dy] * kh)
+                return scatter(col_views, xp, [d_mid] * kw)
+            n_out = [tf.range(ho), tf.range(wo)]
+            i0 = tf.maximum(top - n_out[0] * sh, 0)
+            j0 = tf.maximum(left - n_out[1] * sw, 0)
+            first = tf.gather(
+                tf.gather(xp, i0 + n_out[0] * sh, axis=1), j0 + n_out[1] * sw, axis=2
+            )
+            dy, d_first = _split_first(dy, first, y) if mode == "max" else (dy, None)
+            d_mid = scatter(row_views, mid, _first_shares(rows, y, dy))
+            d_cols = _first_shares(cols, mid, d_mid)
+            if d_first is not None:
+                zero = tf.zeros_like(dy)
+                picks = [tf.where(tf.equal(i0, i)[None, :, None, None], d_first, zero)
+                         for i in range(most_top + 1)]  # fmt: skip
+                d_mid_first = scatter(row_views, mid, picks)
+                for j in range(most_left + 1):
+                    pick = tf.equal(j0, j)[None, None, :, None]
+                    d_cols[j] = d_cols[j] + tf.where(pick, d_mid_first, tf.zeros_like(d_mid))
+            return scatter(col_views, xp, d_cols)
+
+        return (_max_floor(y) if mode == "max" else y), backward
+
+    y = _pool(xp)
+    if mode != "avg":
+        return y
+    if padding == "same":
+
+        def counts(n, k, s, before, n_out):
+            start = tf.range(n_out) * s - before
+            return tf.minimum(start + k, n) - tf.maximum(start, 0)
+
+        per_h, per_w = counts(h, kh, sh, top, ho), counts(w, kw, sw, left, wo)
+        return y / tf.cast(per_h[:, None] * per_w[None, :], y.dtype)[None, :, :, None]
+    return y / tf.cast(kh * kw, y.dtype)

@@ -253,10 +253,10 @@ def section_pooling(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.5: max and average pooling, padding and stride, several channels."""
     from tfconv import layers, ops
 
-    Ym = _np(ops.pool2d(_X3, 2, stride=1))
+    Ym = _np(ops.pool2d(_X3, (2, 2)))
     _show(print_fn, "pool2d(X, (2, 2))", Ym)
     check_array(Ym, [[4, 5], [7, 8]], "max pooling")
-    Ya = _np(ops.pool2d(_X3, 2, "avg", stride=1))
+    Ya = _np(ops.pool2d(_X3, (2, 2), "avg"))
     _show(print_fn, "pool2d(X, (2, 2), 'avg')", Ya)
     check_array(Ya, [[2, 3], [5, 6]], "average pooling")
 

@@ -367,6 +367,8 @@ def _make_serving(model: Any, mean: float, std: float) -> Any:
     """
     import tensorflow as tf
 
+    from tfconv import _core
+
     image_shape = _image_shape(model)
     add_channel = len(image_shape) == 2
 
@@ -378,7 +380,8 @@ def _make_serving(model: Any, mean: float, std: float) -> Any:
             # A RESHAPE to a constant shape; `x[..., None]` converts to a RESHAPE
             # and an identity STRIDED_SLICE (6.5 us on LiteRT's own kernels).
             x = tf.reshape(x, [-1, *image_shape, 1])
-        logits = model(x, training=False)
+        with _core.export_graph():  # lean max pooling: see its docstring
+            logits = model(x, training=False)
         return {OUTPUT_NAME: tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
 
     module = tf.Module()

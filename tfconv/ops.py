@@ -262,23 +262,28 @@ def pool2d(
     pool_size: int | tuple[int, int],
     mode: str = "max",
     padding: int | tuple[int, int] = 0,
-    stride: int | tuple[int, int] | None = None,
+    stride: int | tuple[int, int] | None = 1,
 ) -> tf.Tensor:
     """Max or average pooling of a single- or multi-channel input.
 
-    Channels are pooled independently. As in the book, the stride defaults to
-    the window size, so windows do not overlap. Padding adds `p_h` rows above
-    and below and `p_w` columns left and right; padded cells never win a
-    maximum, while for the average they count as zeros (the divisor is always
-    `p_h * p_w` of the window). Padding must be smaller than the window so that
-    every window sees at least one real cell.
+    Channels are pooled independently. As in the book's `pool2d(X,
+    pool_size, mode)`, the window slides one cell at a time over every
+    position where it fits (stride 1, no padding) unless told otherwise. The
+    book's framework layers (Gluon's `nn.MaxPool2D`, and `keras.layers`'s and
+    `tfconv.layers`' `MaxPool2D`) default their stride to the window instead,
+    so that windows do not overlap; `stride=None` does that here. Padding adds
+    `p_h` rows above and below and `p_w` columns left and right; padded cells
+    never win a maximum, while for the average they count as zeros (the
+    divisor is always `k_h * k_w`). Padding must be smaller than the window so
+    that every window sees at least one real cell.
 
     Args:
         X: Input array of shape `(h, w)` or `(c, h, w)`.
         pool_size: Window size, an int or `(k_h, k_w)`.
         mode: `"max"` or `"avg"`. Defaults to `"max"`.
         padding: Padding per side, an int or `(p_h, p_w)`. Defaults to 0.
-        stride: An int or `(s_h, s_w)`; `None` (default) means `pool_size`.
+        stride: An int or `(s_h, s_w)`. Defaults to 1, as in the book's
+            function; `None` means `pool_size`, as in the framework layers.
 
     Returns:
         A `tf.Tensor` with the rank of `X`: `(h_o, w_o)` or `(c, h_o, w_o)`,
@@ -286,8 +291,14 @@ def pool2d(
 
     Example:
 
-    >>> X = np.arange(16).reshape(4, 4)
-    >>> pool2d(X, 3, padding=1, stride=2).numpy()
+    >>> X = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    >>> pool2d(X, (2, 2)).numpy()
+    array([[4., 5.],
+           [7., 8.]], dtype=float32)
+    >>> pool2d(X, (2, 2), "avg").numpy()
+    array([[2., 3.],
+           [5., 6.]], dtype=float32)
+    >>> pool2d(np.arange(16).reshape(4, 4), 3, padding=1, stride=2).numpy()
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
     """

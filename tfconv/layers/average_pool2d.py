@@ -13,7 +13,9 @@ class AvgPool2D(BasePool2D):
 
     Each output is the mean of one window, computed as a separable sum
     (columns, then rows) over reshaped views, or over strided views when
-    windows overlap; no built-in pooling kernel is called.
+    windows overlap; no built-in pooling kernel is called. A NaN or Inf
+    reaches exactly the outputs whose windows hold it, as in Keras. Integer
+    inputs are refused with a `TypeError` (Keras's layer fails on them too).
 
     Padding and the denominator:
         - explicit padding (`p`, `(p_h, p_w)` or per side) adds zeros that
@@ -23,19 +25,22 @@ class AvgPool2D(BasePool2D):
         - `"valid"` has no padding.
 
     Args:
-        pool_size: int or `(ph, pw)`. Defaults to 2.
+        pool_size: int or `(ph, pw)`. Defaults to 2 (Keras has no default).
         strides: int or `(sh, sw)`; `None` (default) means `pool_size`.
-        padding: `"valid"`, `"same"`, an int `p`, `(p_h, p_w)` or
-            `((top, bottom), (left, right))`.
-        data_format: Only `"channels_last"` (or `None`) is supported.
-        **kwargs: Base layer arguments (`name`, `dtype`, ...).
+        padding: `"valid"`, `"same"` (case-insensitive), or tfconv's explicit
+            padding: an int `p`, `(p_h, p_w)` or `((top, bottom), (left, right))`.
+        data_format: `"channels_last"` (NHWC) or `"channels_first"` (NCHW);
+            `None` (default) means `keras.config.image_data_format()`.
+        name: The layer's name.
+        **kwargs: Other base layer arguments (`dtype`, `trainable`, ...).
 
     Input shape:
-        4-D tensor `(batch, height, width, channels)`, static height and width.
+        4-D tensor `(batch, height, width, channels)` (or `(batch, channels,
+        height, width)`); batch, height, width and channels may be `None`.
 
     Output shape:
-        4-D tensor `(batch, new_height, new_width, channels)`; see
-        `tfconv.layers.pool2d_output_shape`.
+        4-D tensor `(batch, new_height, new_width, channels)` (or
+        channels-first); see `tfconv.layers.pool2d_output_shape`.
 
     Example:
 

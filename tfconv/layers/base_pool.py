@@ -9,25 +9,37 @@ import tensorflow as tf
 
 from tfconv import _core
 
+# What TensorFlow's max pool kernel (and so Keras's MaxPooling2D) accepts.
+_MAX_DTYPES = (tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8, tf.uint16)
+
 
 def pool2d_output_shape(
     input_shape: tuple[int | None, ...],
     pool_size: Any = 2,
     strides: Any = None,
     padding: Any = "valid",
+    data_format: str = "channels_last",
 ) -> tuple[int | None, ...]:
-    """Output shape of a 2-D pooling layer for an NHWC `input_shape` (pure).
+    """Output shape of a 2-D pooling layer for a 4-D `input_shape` (pure).
+
+    Unknown (`None`) sizes stay unknown.
 
     Example:
 
     >>> pool2d_output_shape((None, 28, 28, 6), 2)
     (None, 14, 14, 6)
+    >>> pool2d_output_shape((None, 6, None, 28), 2, data_format="channels_first")
+    (None, 6, None, 14)
     """
     pool = _core.normalize_pair(pool_size, "pool_size")
     stride = pool if strides is None else _core.normalize_pair(strides, "strides")
+    data_format = _core.normalize_data_format(data_format)
+    spatial = slice(2, 4) if data_format == "channels_first" else slice(1, 3)
     ho, wo = _core.window_output_hw(
-        input_shape[1:3], pool, stride, _core.normalize_padding(padding)
+        tuple(input_shape[spatial]), pool, stride, _core.normalize_padding(padding)
     )
+    if data_format == "channels_first":
+        return (input_shape[0], input_shape[1], ho, wo)
     return (input_shape[0], ho, wo, input_shape[3])
 
 
@@ -42,14 +54,10 @@ class BasePool2D(keras.layers.Layer):
         strides: Any = None,
         padding: Any = "valid",
         data_format: str | None = None,
+        name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if data_format not in (None, "channels_last"):
-            raise ValueError(
-                "tfconv layers support only channels-last input. "
-                f"Received: data_format={data_format!r}"
-            )
+        super().__init__(name=name, **kwargs)
         self.pool_size = _core.normalize_pair(pool_size, "pool_size")
         self.strides = (
             self.pool_size if strides is None else _core.normalize_pair(strides, "strides")
@@ -58,12 +66,12 @@ class BasePool2D(keras.layers.Layer):
         if not isinstance(self.padding, str) and any(
             max(self.padding[axis]) >= self.pool_size[axis] for axis in range(2)
         ):
-            # Otherwise some windows would cover only padding (a max of dtype.min).
+            # Otherwise some windows would cover only padding (a max of -inf).
             raise ValueError(
                 f"`padding` must be smaller than `pool_size` {self.pool_size} on every side. "
                 f"Received: padding={padding!r}"
             )
-        self.data_format = "channels_last"
+        self.data_format = _core.normalize_data_format(data_format)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self._check_input(input_shape)
@@ -73,29 +81,49 @@ class BasePool2D(keras.layers.Layer):
         # argument and say what was received.
         input_shape = tuple(input_shape)
         if len(input_shape) != 4:
-            raise ValueError(
-                f"{type(self).__name__} expects a 4-D (batch, height, width, channels) "
-                f"input. Received: input_shape={tuple(input_shape)}"
+            layout = (
+                "(batch, channels, height, width)"
+                if self.data_format == "channels_first"
+                else "(batch, height, width, channels)"
             )
-        if input_shape[1] is None or input_shape[2] is None:
             raise ValueError(
-                f"{type(self).__name__} needs static height and width. "
-                f"Received: input_shape={tuple(input_shape)}"
+                f"{type(self).__name__} expects a 4-D {layout} input. "
+                f"Received: input_shape={input_shape}"
             )
-        ho, wo = self.compute_output_shape(input_shape)[1:3]
-        if ho < 1 or wo < 1:
+        out = self.compute_output_shape(input_shape)
+        spatial = out[2:4] if self.data_format == "channels_first" else out[1:3]
+        if any(n is not None and n < 1 for n in spatial):
             raise ValueError(
                 f"The input of {type(self).__name__} is smaller than its window "
                 f"{self.pool_size} with padding {self.padding!r}. "
-                f"Received: input_shape={tuple(input_shape)}"
+                f"Received: input_shape={input_shape}"
             )
+
+    def _check_dtype(self, dtype: tf.DType) -> None:
+        dtype = tf.as_dtype(dtype)
+        if dtype.is_floating:
+            return
+        if self.mode == "max" and dtype in _MAX_DTYPES:
+            return
+        # Keras's layers fail here inside TensorFlow's kernel; say so up front instead.
+        wanted = "a float" if self.mode == "avg" else "a float or (u)int8/16, int32/64"
+        raise TypeError(
+            f"{type(self).__name__} needs {wanted} input, as Keras's "
+            f"{'AveragePooling2D' if self.mode == 'avg' else 'MaxPooling2D'} does. "
+            f"Received: inputs.dtype={dtype.name}"
+        )
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         self._check_input(inputs.shape)
-        return _core.pool2d(inputs, self.pool_size, self.strides, self.padding, self.mode)
+        self._check_dtype(inputs.dtype)
+        return _core.pool2d(
+            inputs, self.pool_size, self.strides, self.padding, self.mode, self.data_format
+        )
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return pool2d_output_shape(input_shape, self.pool_size, self.strides, self.padding)
+        return pool2d_output_shape(
+            input_shape, self.pool_size, self.strides, self.padding, self.data_format
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
