@@ -165,6 +165,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"tfconv train: {err}", file=sys.stderr)
         return 1
     m = result.metrics
+    if not m["config"].get("verbose", 1):
+        return 0  # verbose 0: silent but for errors
     print(
         f"loss {m['loss']:.3f}, train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
         f"  ({m['wall_seconds']:.1f} s; outputs in {args.out})"
@@ -222,6 +224,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tfconv {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        # Every command's last line of defence: one line, never a traceback
+        # (TFCONV_TRACEBACK=1 shows it, for debugging tfconv itself).
+        if os.environ.get("TFCONV_TRACEBACK"):
+            raise
+        print(f"tfconv {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: an OS error's reason and file, else its first line."""
+    if isinstance(err, OSError) and err.strerror:
+        names = [n for n in (err.filename, err.filename2) if n is not None]
+        where = f": {' -> '.join(map(str, names))}" if names else ""
+        return f"{err.strerror}{where}"
+    text = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 if __name__ == "__main__":
