@@ -72,7 +72,7 @@ def remove_stale_temps(
     Args:
         folder: The output folder.
         names: The file names written there.
-        name_regex: A regular expression matching more of them, e.g. `r".+\.png"`.
+        name_regex: A regular expression matching more of them, e.g. a pattern of PNG names.
 
     Returns:
         The paths deleted.
