@@ -241,6 +241,8 @@ def one_line(err: BaseException) -> str:
         return f"{err.strerror}{where}"
     text = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
     text = text if len(text) <= 300 else text[:297] + "..."
+    if type(err).__module__.startswith("tfconv") and text:
+        return text  # tfconv's own errors are written to be read as they are
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
