@@ -171,9 +171,7 @@ def _participant_argv(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tfconv tune`; returns the exit status."""
-    from tfconv import train, tune
-
-    from tfconv import _io
+    from tfconv import _io, train, tune
 
     config = _config(args)
     try:
