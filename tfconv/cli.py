@@ -247,4 +247,8 @@ def one_line(err: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the imported module, not this `__main__` copy, whose UsageError
+    # would be a different class from the one the subcommands raise.
+    from tfconv.cli import main as _main
+
+    sys.exit(_main())
