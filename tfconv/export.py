@@ -923,9 +923,9 @@ def export_model(
         limit_test: Verify on the first N test images only (default all).
         latency_runs: Single-image runs timed per format (0 skips timing).
         print_fn: Where the summary lines go; `None` for silence.
-        progress: Told one line as each step starts (loading, reading the
-            data, converting or writing each file, checking each file), e.g.
-            to show progress on stderr; `None` (default) for silence.
+        progress: Told one line as each slow step starts (converting or
+            writing each file, checking each file), e.g. to show progress on
+            stderr; `None` (default) for silence.
 
     Returns:
         The report: input/output contract, labels, and per export
@@ -975,7 +975,6 @@ def export_model(
     if isinstance(model_or_path, keras.Model):
         model, run_config, source_name = model_or_path, {}, model_or_path.name
     else:
-        step(f"loading {os.fspath(model_or_path)}")
         model, run_config = load_keras(model_or_path, strict=standardize is None)
         source_name = os.fspath(model_or_path)
     trained_policy = _policy_name(model)
@@ -995,7 +994,6 @@ def export_model(
     need_train = "int8" in quant_list and "tflite" in fmt_list
     x_train = x_test = y_test = None
     if verify or need_train:
-        step(f"reading {dataset}")
         (x_train, _), (x_test, y_test) = data.load(dataset, data_dir=data_dir, source=source)
         x_test, y_test = x_test[:limit_test], y_test[:limit_test]
         if x_test.shape[1:] != image_shape:
