@@ -50,7 +50,7 @@ def run(tmp_path_factory, data_root):
         verbose=0,
     )
     result = train.train(config, out=root / "run", print_fn=lambda _: None)
-    _, (x_test, y_test) = data.load("fashion_mnist", data_dir=data_root)
+    _, (x_test, _) = data.load("fashion_mnist", data_dir=data_root)
     images = []
     for i in range(4):
         images.append(root / f"test{i}.png")
@@ -191,7 +191,7 @@ class TestModelCarriesPreprocessing:
             tmp_path / "int8",
             formats="tflite",
             quantize="int8",
-            limit_test=256,
+            limit_test=128,
             latency_runs=0,
             print_fn=None,
         )
@@ -247,9 +247,9 @@ class TestOneLineErrors:
 
         config = train.TrainConfig(
             variant="lenet_fast",
-            epochs=3,
-            limit_train=256,
-            limit_test=64,
+            epochs=2,
+            limit_train=128,
+            limit_test=32,
             data_dir=str(data_root),
             verbose=0,
         )
@@ -296,8 +296,12 @@ class TestOneLineErrors:
     def test_killed_exports_leftovers_are_removed_on_the_next_run(self, run, tmp_path):
         out = tmp_path / "export"
         out.mkdir()
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                              capture_output=True, text=True, check=True)
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         dead_pid = int(dead.stdout)
         stale = out / f".saved_model.{dead_pid}.abcd1234.tmp"
         legacy = out / ".saved_model.k3j2h1g0.tmp"  # as tfconv named them before
@@ -336,32 +340,47 @@ class TestOneLineErrors:
 # --------------------------------------------------------------------------
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+def _start(code: str, **env: str) -> subprocess.Popen:
     environ = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=environ,
-        timeout=300,
     )
+
+
+def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    out, err = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return _finish(_start(code, **env))
 
 
 class TestConventions:
-    @pytest.mark.parametrize(
-        "imports",
-        ["import tfconv, keras", "import tfconv, tensorflow, keras", "import keras, tfconv"],
-    )
-    def test_import_tfconv_registers_its_layers(self, run, imports):
-        done = _python(
-            f"""
-            {imports}
-            model = keras.saving.load_model({str(run.dir / "model.keras")!r}, safe_mode=True)
-            print(type(model.get_layer("conv1")).__module__, model.layers[-1].class_names[5])
-            """
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout.split() == ["tfconv.layers.conv2d", "Sandal"]
+    def test_import_tfconv_registers_its_layers(self, run):
+        # Keras imported after tfconv by TensorFlow's own import, which loads it
+        # half-way through (the harder case; `import tfconv, keras` takes the
+        # same hook).
+        orders = ["import tfconv, tensorflow, keras"]
+        started = [
+            _start(
+                f"""
+                {imports}
+                path = {str(run.dir / "model.keras")!r}
+                model = keras.saving.load_model(path, safe_mode=True)
+                print(type(model.get_layer("conv1")).__module__, model.layers[-1].class_names[5])
+                """
+            )
+            for imports in orders
+        ]
+        for imports, process in zip(orders, started, strict=True):
+            done = _finish(process)
+            assert done.returncode == 0, (imports, done.stderr[-2000:])
+            assert done.stdout.split() == ["tfconv.layers.conv2d", "Sandal"], imports
 
     def test_help_imports_neither_keras_nor_tensorflow(self):
         done = _python(
@@ -376,7 +395,9 @@ class TestConventions:
         assert done.stdout.strip() == "[]"
 
     def test_other_keras_backend_gets_one_clear_error(self, tmp_path):
-        # NumPy is the one other backend Keras ships without extra packages.
+        # NumPy is the one other backend Keras ships without extra packages
+        # (it needs JAX for some ops: without JAX, Keras itself fails to import,
+        # which gets the same one clear error).
         done = _python(
             """
             import tfconv
@@ -388,8 +409,8 @@ class TestConventions:
             KERAS_BACKEND="numpy",
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "refused: tfconv needs Keras's TensorFlow backend" in done.stdout
-        assert "'numpy'" in done.stdout
+        assert done.stdout.startswith("refused: ")
+        assert "TensorFlow backend" in done.stdout and "KERAS_BACKEND=tensorflow" in done.stdout
         cmd = _python(
             f"""
             import sys
@@ -411,7 +432,7 @@ class TestConventions:
             tfconv.require_tensorflow_backend()
 
     def test_verbose_0_is_silent(self, tmp_path, capsys):
-        args = ["train", "--variant", "lenet_fast", "--epochs", "2", "--limit-train", "128"]
+        args = ["train", "--variant", "lenet_fast", "--epochs", "1", "--limit-train", "128"]
         args += ["--limit-test", "64", "--out", str(tmp_path / "run"), "--verbose", "0"]
         assert cli.main(args) == 0
         captured = capsys.readouterr()
@@ -437,13 +458,17 @@ class TestConventions:
 
         monkeypatch.setattr(export, "_convert_tflite", watched)
         args = ["export", str(run.dir), "--out", str(tmp_path / "e"), "--format", "tflite"]
-        assert cli.main([*args, "--quantize", "none,float16", "--limit-test", "64",
-                         "--latency-runs", "0"]) == 0
+        assert (
+            cli.main(
+                [*args, "--quantize", "none,float16", "--limit-test", "16", "--latency-runs", "0"]
+            )
+            == 0
+        )
         assert "converting model.tflite" in seen[0]
         assert "converting model_float16.tflite" in seen[1]
         rest = capsys.readouterr().err
         assert "checking model.tflite" in rest and "checking model_float16.tflite" in rest
-        assert cli.main([*args, "--quantize", "none", "--no-verify", "--quiet"]) == 0
+        assert cli.main([*args, "--quantize", "float16", "--no-verify", "--quiet"]) == 0
         assert capsys.readouterr() == ("", "")
 
     def test_packaging_metadata(self):

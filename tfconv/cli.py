@@ -217,6 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Every command runs Keras on TensorFlow; under another backend, say so
+        # once instead of failing inside Keras or a layer.
+        from tfconv import require_tensorflow_backend
+
+        require_tensorflow_backend()
         return int(args.run(args) or 0)
     except UsageError as err:
         print(f"tfconv {args.command}: error: {err}", file=sys.stderr)
