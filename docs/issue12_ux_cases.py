@@ -39,7 +39,9 @@ NOISE = ("I0000", "E0000", "W0000", "WARNING: All log messages", "INFO: Created 
 
 def tfconv(*args: str, env: dict | None = None) -> tuple[int, str, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "tfconv.cli", *args],
+        # As the `tfconv` console script runs it (`python -m tfconv.cli` had a
+        # traceback of its own before this change: its UsageError was __main__'s).
+        [sys.executable, "-c", "import sys; from tfconv.cli import main; sys.exit(main())", *args],
         capture_output=True,
         text=True,
         cwd=WORK,
@@ -166,12 +168,29 @@ def main() -> None:
     case("predict M notimage.png", ["predict", "run", "notimage.png"], 2)
     case("predict M missing.png", ["predict", "run", "missing.png"], 2)
     case("predict missing.keras img", ["predict", "missing.keras", "img0.png"], 2)
-    case("train --data-dir /typo", ["train", *small, "--data-dir", "/typo"], 2)
-    case("TFCONV_DATA_DIR=/typo train", ["train", *small], 2, env={"TFCONV_DATA_DIR": "/typo"})
+    # Another source holds the data too (as Debian's package would): a Keras cache.
+    cache = WORK / "keras_home" / "datasets" / "fashion-mnist"
+    cache.mkdir(parents=True)
+    for f in data.get_info("fashion_mnist").files.values():
+        shutil.copy(Path(ENV["TFCONV_DATA_DIR"]) / "fashion-mnist" / f, cache / f)
+    keras_home = {"KERAS_HOME": str(WORK / "keras_home")}
+    case(
+        "train --data-dir /typo (Keras cache has the data)",
+        ["train", *small, "--data-dir", "/typo"],
+        2,
+        env=keras_home,
+    )
+    case(
+        "TFCONV_DATA_DIR=/typo train (Keras cache has it)",
+        ["train", *small],
+        2,
+        env={"TFCONV_DATA_DIR": "/typo", **keras_home},
+    )
     case(
         "train --data-dir D --source keras",
         ["train", *small, "--data-dir", ENV["TFCONV_DATA_DIR"], "--source", "keras"],
         2,
+        env=keras_home,
     )
     case("KERAS_BACKEND=numpy train", ["train", *small], 1, env={"KERAS_BACKEND": "numpy"})
 
@@ -238,6 +257,7 @@ def main() -> None:
         capture_output=True,
         text=True,
         env=ENV,
+        cwd=WORK,
     )
     cases.append(
         {
