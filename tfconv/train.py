@@ -531,7 +531,7 @@ class TrainResult:
 def train(
     config: TrainConfig,
     out: str | os.PathLike | None = None,
-    print_fn: Callable[[str], None] = print,
+    print_fn: Callable[[str], None] | None = None,
     extra_callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Trains a model as `config` says and writes the run folder `out`.
@@ -539,7 +539,8 @@ def train(
     Args:
         config: The run's `TrainConfig`.
         out: Output folder (created). `None` writes nothing (no resume).
-        print_fn: Where the per-epoch lines go.
+        print_fn: Where the per-epoch lines go; default `print`, or nowhere
+            when `config.verbose` is 0 (silent but for errors).
         extra_callbacks: More Keras callbacks (e.g. early stopping).
 
     Returns:
@@ -588,6 +589,8 @@ def train(
         raise ConfigError(str(err)) from err
     chief = is_chief(strategy)
     device = describe_device()
+    if print_fn is None:
+        print_fn = print if cfg.verbose else (lambda _: None)
 
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision)
@@ -618,8 +621,7 @@ def train(
             pipes.num_train,
             cfg.epochs,
             device,
-            # verbose=0 is silent but for errors.
-            print_fn if chief and cfg.verbose else (lambda _: None),
+            print_fn if chief else (lambda _: None),
             history,
         )
         nan_guard = _make_nan_guard()
