@@ -409,8 +409,10 @@ def test_source_debian(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("source", ["dir", "keras", "debian"])
 def test_not_found_lists_places_and_remedies(offline_env, tmp_path, source):
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(FileNotFoundError) as err:
-        data.load("fashion_mnist", data_dir=tmp_path / "nowhere", source=source)
+        data.load("fashion_mnist", data_dir=empty if source == "dir" else None, source=source)
     assert isinstance(err.value, data.DataNotFoundError)
     message = str(err.value)
     assert f"  - {source}" in message
@@ -418,20 +420,22 @@ def test_not_found_lists_places_and_remedies(offline_env, tmp_path, source):
     assert "--data-dir DIR" in message and data.DATA_DIR_ENV in message
     assert message.endswith(f"source='{source}'")
     if source == "dir":
-        assert str(tmp_path / "nowhere") in message
+        assert str(empty) in message
     if source == "keras":
         assert str(offline_env / ".keras" / "datasets" / "fashion-mnist") in message
         assert str(data.KERAS_FALLBACK_HOME) in message
 
 
-def test_not_found_auto_tries_everything_without_downloading(offline_env, tmp_path):
+def test_not_found_auto_tries_everything_without_downloading(offline_env, tmp_path, monkeypatch):
     write_dataset(tmp_path / "partial")
     (tmp_path / "partial" / "t10k-labels-idx1-ubyte.gz").unlink()
+    # The environment's folder is a default place: lacking the data, auto goes on.
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "partial"))
     with pytest.raises(data.DataNotFoundError) as err:
-        data.load("mnist", data_dir=tmp_path / "partial")
+        data.load("mnist")
     message = str(err.value)
     assert "lacks t10k-labels-idx1-ubyte.gz" in message
-    for place in ("dir (data_dir)", "keras:", "debian:", "tfds:"):
+    for place in (f"dir (${data.DATA_DIR_ENV})", "keras:", "debian:", "tfds:"):
         assert place in message
     assert "download not attempted" in message
     assert not (offline_env / "tensorflow_datasets" / "downloads").exists()
@@ -662,3 +666,42 @@ def test_pipeline_rejects_bad_arguments(data_root, kwargs, match):
     kwargs = {"batch_size": 8, **kwargs}
     with pytest.raises(ValueError, match=match):
         data.pipelines("mnist", data_dir=data_root, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# A data folder the user names is used or refused (issue 12, finding 8)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["auto", "dir"])
+def test_named_data_dir_that_does_not_exist_is_refused(offline_env, tmp_path, source):
+    # Another source holds the data: the typo must not silently fall back to it.
+    write_dataset(offline_env / ".keras" / "datasets" / "mnist", seed=11)
+    assert data.load("mnist", source="auto")  # reachable without data_dir
+    with pytest.raises(data.DataNotFoundError, match=r"given as data_dir does not exist"):
+        data.load("mnist", data_dir=tmp_path / "typo", source=source)
+
+
+def test_named_data_dir_without_the_files_is_refused(offline_env, tmp_path):
+    write_dataset(offline_env / ".keras" / "datasets" / "mnist", seed=12)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.load("mnist", data_dir=tmp_path / "empty")
+    message = str(err.value)
+    assert str(tmp_path / "empty") in message
+    assert "keras:" not in message  # never went on to another source
+
+
+def test_data_dir_env_that_does_not_exist_is_refused(offline_env, tmp_path, monkeypatch):
+    write_dataset(offline_env / ".keras" / "datasets" / "mnist", seed=13)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "typo"))
+    with pytest.raises(data.DataNotFoundError, match=rf"given as \${data.DATA_DIR_ENV}"):
+        data.load("mnist")
+
+
+@pytest.mark.parametrize("source", ["keras", "debian"])
+def test_data_dir_with_a_source_that_ignores_it_is_refused(offline_env, tmp_path, source):
+    arrays = write_dataset(tmp_path / "mnist", seed=14)
+    with pytest.raises(ValueError, match=r"`data_dir` is read by source 'dir'"):
+        data.load("mnist", data_dir=tmp_path, source=source)
+    assert_same_as(data.load("mnist", data_dir=tmp_path, source="dir"), arrays)

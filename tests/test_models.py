@@ -402,3 +402,70 @@ def test_mixed_precision_logits_are_float32(mixed_precision, variant, layers):
     assert logits.dtype == tf.float32
     assert model.get_layer("logits").compute_dtype == "float32"
     assert np.all(np.isfinite(logits.numpy()))
+
+
+# --------------------------------------------------------------------------
+# Preprocessing and class names carried by a saved model (issue 12)
+# --------------------------------------------------------------------------
+
+
+class TestCarriedPreprocessing:
+    def test_pixel_scaling_is_the_pipelines_arithmetic(self):
+        pixels = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+        mean, std = 0.2860405969887955, 0.3530242445149226
+        x = pixels.astype(np.float32) / np.float32(255.0)
+        np.testing.assert_array_equal(np.asarray(models.PixelScaling()(pixels)), x)
+        expected = (x - np.float32(mean)) / np.float32(std)
+        np.testing.assert_array_equal(np.asarray(models.PixelScaling(mean, std)(pixels)), expected)
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"std": 0.0},
+            {"std": -1.0},
+            {"mean": float("nan")},
+            {"std": float("inf")},
+            {"mean": "0"},
+        ],
+    )
+    def test_pixel_scaling_refuses_bad_values(self, kwargs):
+        name = next(iter(kwargs))
+        with pytest.raises(ValueError, match=rf"Received: {name}="):
+            models.PixelScaling(**kwargs)
+
+    @pytest.mark.parametrize("names", [[], "abc", ["a", ""], ["a", 3]])
+    def test_class_names_refuses_bad_names(self, names):
+        with pytest.raises(ValueError, match=r"Received: class_names="):
+            models.ClassNames(names)
+
+    def test_with_preprocessing_round_trips_and_shares_weights(self, tmp_path):
+        model = models.build("lenet_fast", layers="tfconv")
+        names = [f"class {i}" for i in range(10)]
+        wrapped = models.with_preprocessing(model, 0.25, 0.5, class_names=names, dataset="mnist")
+        # A flat chain: the model's own layers between the two new ones, weights shared.
+        assert [layer.name for layer in wrapped.layers[1:]] == [
+            "pixel_scaling",
+            *(layer.name for layer in model.layers[1:]),
+            "class_names",
+        ]
+        assert wrapped.get_layer("conv1") is model.get_layer("conv1")
+        pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype(np.float32)
+        expected = model.predict((pixels / np.float32(255) - 0.25) / 0.5, verbose=0)
+        path = tmp_path / "m.keras"
+        wrapped.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(loaded.predict(pixels, verbose=0), expected, atol=1e-5)
+        scaling = models.find_layer(loaded, models.PixelScaling)
+        labels = models.find_layer(loaded, models.ClassNames)
+        assert (scaling.mean, scaling.std, scaling.describe()) == (
+            0.25,
+            0.5,
+            "(x / 255 - 0.250000) / 0.500000",
+        )
+        assert (labels.class_names, labels.dataset) == (names, "mnist")
+        with pytest.raises(ValueError, match=r"already takes raw pixels"):
+            models.with_preprocessing(loaded)
+
+    def test_class_names_must_match_the_logits(self):
+        with pytest.raises(ValueError, match=r"10 logits but 3 class names"):
+            models.with_preprocessing(models.build("lenet"), class_names=["a", "b", "c"])

@@ -61,9 +61,11 @@ class TestTrainRun:
 
         config = train.TrainConfig(epochs=1, **SMALL)
         result = train.train(config, out=tmp_path, print_fn=lambda _: None)
-        x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+        # The saved model takes raw pixels and scales them as the pipeline does.
+        pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype(np.float32)
+        x = pixels / np.float32(255.0)
         reloaded = keras.models.load_model(tmp_path / "model.keras")
-        np.testing.assert_allclose(reloaded.predict(x, verbose=0), result.model(x), atol=1e-6)
+        np.testing.assert_allclose(reloaded.predict(pixels, verbose=0), result.model(x), atol=1e-6)
 
     def test_prints_the_books_epoch_lines(self, data_root, tmp_path):
         lines: list[str] = []

@@ -173,6 +173,8 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"tfconv train: {err}", file=sys.stderr)
         return 1
     m = result.metrics
+    if not m["config"].get("verbose", 1):
+        return 0  # verbose 0: silent but for errors
     if result.status == "finished":
         print(
             f"{out} holds this run, already finished (test acc {m['test_acc']:.3f}); "
@@ -229,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Every command runs Keras on TensorFlow; under another backend, say so
+        # once instead of failing inside Keras or a layer.
+        from tfconv import require_tensorflow_backend
+
+        require_tensorflow_backend()
         return int(args.run(args) or 0)
     except UsageError as err:
         print(f"tfconv {args.command}: error: {err}", file=sys.stderr)
@@ -236,7 +243,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tfconv {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        # Every command's last line of defence: one line, never a traceback
+        # (TFCONV_TRACEBACK=1 shows it, for debugging tfconv itself).
+        if os.environ.get("TFCONV_TRACEBACK"):
+            raise
+        print(f"tfconv {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: an OS error's reason and file, else its first line."""
+    if isinstance(err, OSError) and err.strerror:
+        names = [n for n in (err.filename, err.filename2) if n is not None]
+        where = f": {' -> '.join(map(str, names))}" if names else ""
+        return f"{err.strerror}{where}"
+    text = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    text = text if len(text) <= 300 else text[:297] + "..."
+    if type(err).__module__.startswith("tfconv") and text:
+        return text  # tfconv's own errors are written to be read as they are
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the imported module, not this `__main__` copy, whose UsageError
+    # would be a different class from the one the subcommands raise.
+    from tfconv.cli import main as _main
+
+    sys.exit(_main())

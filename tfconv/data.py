@@ -427,9 +427,10 @@ class _Search:
 
 
 def _dir_roots(data_dir: PathLike | None) -> list[tuple[str, Path]]:
-    roots = []
+    # A folder the caller names is the only one tried: used or refused.
     if data_dir is not None:
-        roots.append(("data_dir", Path(data_dir).expanduser()))
+        return [("data_dir", Path(data_dir).expanduser())]
+    roots = []
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         roots.append((f"${DATA_DIR_ENV}", Path(env).expanduser()))
@@ -590,6 +591,11 @@ def load(
         data_dir: A folder holding the four official IDX files (gzip or raw),
             directly or in a `fashion-mnist/`, `fashion_mnist/` or `mnist/`
             subfolder. Without it, `$TFCONV_DATA_DIR` is used the same way.
+            A folder named here is the only place read (with `source="auto"`
+            or `"dir"`; `"tfds"` prepares from it): if it does not exist or
+            lacks the files, `load` fails rather than read another copy. A
+            `$TFCONV_DATA_DIR` that does not exist fails too; one that lacks
+            the dataset lets `"auto"` go on to the next source.
         source: `"auto"` tries `"dir"`, `"keras"`, `"debian"` and `"tfds"` in that
             order; naming one uses only that one. Only `source="tfds"` (or
             `$TFCONV_ALLOW_DOWNLOAD=1`) lets tensorflow-datasets download.
@@ -621,8 +627,31 @@ def load(
             f"Unknown source. Expected 'auto' or one of {list(SOURCES)}."
             f" Received: source={source!r}"
         )
+    sources = SOURCES if source == "auto" else (source,)
+    # A path the user names is used or refused, never silently replaced by
+    # another source's copy of the data.
+    named = [("data_dir", data_dir)] if data_dir is not None else []
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        named.append((f"${DATA_DIR_ENV}", os.environ[DATA_DIR_ENV]))
+    for label, folder in named:
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            problem = "is not a folder" if path.exists() else "does not exist"
+            raise DataNotFoundError(
+                f"The data folder {os.fspath(folder)} given as {label} {problem}. "
+                f"Received: {label.lstrip('$')}={os.fspath(folder)!r}"
+            )
+    if data_dir is not None:
+        if source in ("keras", "debian"):
+            raise ValueError(
+                f"`data_dir` is read by source 'dir' (or 'tfds', to prepare from), not by "
+                f"{source!r}; drop one of them. Received: data_dir={os.fspath(data_dir)!r}, "
+                f"source={source!r}"
+            )
+        if source == "auto":
+            sources = ("dir",)
     search = _Search()
-    for src in SOURCES if source == "auto" else (source,):
+    for src in sources:
         result = _FINDERS[src](
             info,
             data_dir=data_dir,

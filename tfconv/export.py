@@ -12,7 +12,11 @@ Every exported graph takes **raw pixels** and returns **class probabilities**:
   the way the dataset stores them (light garment or digit on black). The graph
   does the scaling itself: `x / 255`, or `(x / 255 - mean) / std` when the run
   was trained with `standardize=True` (the mean and std of the training set
-  are baked in).
+  are baked in). The scaling, the class names and the dataset come from the
+  model itself (its `tfconv.models.PixelScaling` and `ClassNames` layers),
+  never from files beside it. Only a model saved before tfconv put them in
+  the model (a *legacy* model) falls back to its run's `metrics.json`, or to
+  the `standardize` and `dataset` arguments.
 - output `probabilities`: shape `(batch, 10)`, the softmax of the logits, in
   the order of `labels.txt` (one class name per line; `labels.json` holds the
   same list with the dataset's name).
@@ -75,8 +79,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +86,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tfconv import _io
 
 __all__ = [
     "FORMATS",
@@ -102,6 +106,7 @@ __all__ = [
     "parse_formats",
     "parse_quantize",
     "predict",
+    "raw_pixel_model",
     "tflite_ops",
     "to_float32",
     "window_ops",
@@ -200,15 +205,28 @@ def _export_key(fmt: str, quantize: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def _read_run_config(folder: Path) -> dict[str, Any]:
-    """The `config` of a run's `metrics.json` (empty when there is none)."""
+def _read_run_config(folder: Path, strict: bool = False) -> dict[str, Any]:
+    """The `config` of a run's `metrics.json` (empty when there is none).
+
+    With `strict`, an unreadable file is an error instead of an empty config:
+    a legacy model's preprocessing is read from it and must not be guessed.
+    """
     path = folder / "metrics.json"
     if not path.is_file():
         return {}
     try:
         metrics = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+        if strict and not isinstance(metrics, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        if not strict:
+            return {}
+        raise ValueError(
+            f"The model carries no preprocessing (it was saved by an older tfconv) and "
+            f"{path} beside it, which would say which, is unreadable ({err}). Pass "
+            f"--standardize or --no-standardize (standardize=True/False). "
+            f"Received: model={os.fspath(folder)!r}"
+        ) from None
     config = dict(metrics.get("config") or {}) if isinstance(metrics, dict) else {}
     if isinstance(metrics, dict) and metrics.get("precision"):
         config.setdefault("resolved_precision", metrics["precision"])
@@ -233,15 +251,19 @@ def _resolve_model_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def load_keras(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+def load_keras(path: str | os.PathLike, strict: bool = False) -> tuple[Any, dict[str, Any]]:
     """Loads a run folder's `model.keras` (or a `.keras` file) in Keras's safe mode.
 
     Args:
         path: A run folder written by `tfconv train` or a `.keras` file.
+        strict: For a legacy model (no `PixelScaling` layer), refuse an
+            unreadable `metrics.json` instead of reading it as empty.
 
     Returns:
         `(model, run_config)`: the model and the `config` of the run's
-        `metrics.json` beside it (empty when there is none).
+        `metrics.json` beside it (empty when there is none or, for a model
+        that carries its preprocessing, when it is unreadable: such a model
+        needs nothing from it).
 
     Raises:
         FileNotFoundError: If `path` does not exist.
@@ -264,7 +286,69 @@ def load_keras(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
             f"Cannot load {model_file} as a Keras model ({type(err).__name__}: "
             f"{str(err).splitlines()[0] if str(err) else ''}). Received: model={os.fspath(path)!r}"
         ) from None
-    return model, _read_run_config(model_file.parent)
+    from tfconv import models
+
+    legacy = models.find_layer(model, models.PixelScaling) is None
+    return model, _read_run_config(model_file.parent, strict=strict and legacy)
+
+
+def raw_pixel_model(
+    model: Any,
+    run_config: dict[str, Any] | None = None,
+    standardize: bool | None = None,
+    dataset: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """The model as one taking raw pixels (0-255), and what it carries.
+
+    A model saved by `tfconv train` takes raw pixels already: its
+    `PixelScaling` layer says how it scales them and its `ClassNames` layer
+    names the classes and the dataset. A legacy model (saved before tfconv put
+    them in the model) is wrapped with `tfconv.models.with_preprocessing`,
+    using `standardize` and `dataset`, else its run's `run_config`, else
+    `x / 255` and Fashion-MNIST.
+
+    Returns:
+        `(model, info)` with `info` holding `"scaling"` (the formula),
+        `"standardize"`, `"dataset"` (or `None`), `"labels"` (or `None`)
+        and `"legacy"`.
+
+    Raises:
+        ValueError: If `standardize` contradicts the model's own scaling.
+    """
+    from tfconv import data, models
+
+    run_config = run_config or {}
+    scaling = models.find_layer(model, models.PixelScaling)
+    names = models.find_layer(model, models.ClassNames)
+    legacy = scaling is None
+    if legacy:
+        dataset = dataset or run_config.get("dataset") or None
+        if standardize is None:
+            standardize = bool(run_config.get("standardize", False))
+        mean, std = 0.0, 1.0
+        if standardize:
+            info = data.get_info(dataset or "fashion_mnist")
+            mean, std = info.mean, info.std
+        model = models.with_preprocessing(model, mean, std)
+        scaling = models.find_layer(model, models.PixelScaling)
+    elif standardize is not None and bool(standardize) != scaling.standardizes:
+        raise ValueError(
+            f"The model carries its own preprocessing ({scaling.describe()}); drop "
+            f"--standardize/--no-standardize. Received: standardize={standardize!r}"
+        )
+    if names is not None and names.dataset and dataset and dataset != names.dataset:
+        # Names and dataset travel together; another dataset's test set would
+        # check (and calibrate) the model on the wrong images.
+        raise ValueError(
+            f"The model was trained on {names.dataset}. Received: dataset={dataset!r}"
+        )
+    return model, {
+        "scaling": scaling.describe(),
+        "standardize": scaling.standardizes,
+        "dataset": (names.dataset if names is not None else None) or dataset,
+        "labels": list(names.class_names) if names is not None else None,
+        "legacy": legacy,
+    }
 
 
 def _all_layers(model: Any) -> Iterator[Any]:
@@ -337,16 +421,6 @@ def to_float32(model: Any) -> tuple[Any, bool]:
 # --------------------------------------------------------------------------
 
 
-def _preprocessing(standardize: bool, dataset: str) -> tuple[float, float, str]:
-    """`(mean, std, description)` of the scaling the exported graph applies."""
-    from tfconv import data
-
-    if standardize:
-        info = data.get_info(dataset)
-        return info.mean, info.std, f"(x / 255 - {info.mean:.6f}) / {info.std:.6f}"
-    return 0.0, 1.0, "x / 255"
-
-
 def _image_shape(model: Any) -> tuple[int, ...]:
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or None in shape:
@@ -359,8 +433,10 @@ def _image_shape(model: Any) -> tuple[int, ...]:
     return shape[:2] if shape[2] == 1 else shape
 
 
-def _make_serving(model: Any, mean: float, std: float) -> Any:
+def _make_serving(model: Any) -> Any:
     """A `tf.Module` with `serve(uint8 images)` and `serve_float(float images)`.
+
+    `model` takes raw pixels (see `raw_pixel_model`): its own first layer scales them.
 
     `serve_float` takes the same 0-255 pixels as float32; full-integer
     conversion needs a float input to attach its uint8 quantisation to.
@@ -373,9 +449,7 @@ def _make_serving(model: Any, mean: float, std: float) -> Any:
     add_channel = len(image_shape) == 2
 
     def probabilities(pixels: Any) -> dict[str, Any]:
-        x = tf.cast(pixels, tf.float32) / 255.0
-        if (mean, std) != (0.0, 1.0):
-            x = (x - mean) / std
+        x = tf.cast(pixels, tf.float32)
         if add_channel:
             # A RESHAPE to a constant shape; `x[..., None]` converts to a RESHAPE
             # and an identity STRIDED_SLICE (6.5 us on LiteRT's own kernels).
@@ -407,43 +481,20 @@ def _make_serving(model: Any, mean: float, std: float) -> Any:
 
 def _write_atomic(target: Path, content: bytes | str) -> None:
     """Writes `content` to a temporary name beside `target`, then renames it."""
-    from tfconv.train import atomic_path
-
-    with atomic_path(target) as tmp:
+    with _io.atomic_file(target) as tmp:
         if isinstance(content, str):
             tmp.write_text(content)
         else:
             tmp.write_bytes(content)
 
 
-@contextlib.contextmanager
-def _atomic_dir(target: Path) -> Iterator[Path]:
-    """Yields an empty temporary folder beside `target`; moves it to `target` on success.
+# Everything an export writes: the names whose temporary leftovers it clears.
+def _output_names() -> list[str]:
+    names = [SAVEDMODEL_DIR, REPORT_FILE, "labels.txt", "labels.json"]
+    return names + [tflite_name(q) for q in QUANTIZATIONS]
 
-    A folder cannot be renamed over a non-empty one, so an old `target` is first
-    renamed aside and deleted afterwards: readers see the old folder, briefly
-    nothing, then the new folder, never a partial one.
-    """
-    from tfconv.train import umask_mode
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        # Temporary folders are private (0700); exports are meant to be shared.
-        tmp.chmod(umask_mode(0o777))
-        old = None
-        if target.exists():
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, old / target.name)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+_atomic_dir = _io.atomic_dir
 
 
 @contextlib.contextmanager
@@ -787,18 +838,20 @@ class SavedModelRunner:
 
 
 class KerasRunner:
-    """A Keras classifier behind the exported graphs' contract (uint8 in, probabilities out)."""
+    """A Keras classifier behind the exported graphs' contract (uint8 in, probabilities out).
 
-    def __init__(self, model: Any, mean: float = 0.0, std: float = 1.0) -> None:
+    Args:
+        model: A model taking raw pixels (0-255), as `raw_pixel_model` returns.
+    """
+
+    def __init__(self, model: Any) -> None:
         self.model = model
-        self.mean, self.std = mean, std
         self.image_shape = _image_shape(model)
         self._channel = len(self.image_shape) == 2
 
     def scale(self, images: np.ndarray) -> np.ndarray:
-        x = np.asarray(images, np.float32) / np.float32(255.0)
-        if (self.mean, self.std) != (0.0, 1.0):
-            x = (x - np.float32(self.mean)) / np.float32(self.std)
+        """The model's input for uint8 `(N, H, W)` pixels: float32, channel axis added."""
+        x = np.asarray(images, np.float32)
         return x[..., None] if self._channel else x
 
     def logits(self, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -871,6 +924,14 @@ def _labels(dataset: str, num_classes: int) -> list[str]:
     return names if len(names) == num_classes else [str(i) for i in range(num_classes)]
 
 
+_QUANT_TITLES = {
+    "none": "float32",
+    "float16": "float16 weights",
+    "dynamic": "int8 weights",
+    "int8": "full integer, calibrating",
+}
+
+
 def _default_out(source: Any) -> Path:
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
@@ -892,6 +953,7 @@ def export_model(
     limit_test: int | None = None,
     latency_runs: int = 200,
     print_fn: Callable[[str], None] | None = print,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Exports a classifier to SavedModel and/or TFLite and checks every file.
 
@@ -910,17 +972,23 @@ def export_model(
         quantize: TFLite variants: any of `"none"` (float32), `"float16"`,
             `"dynamic"` (int8 weights) and `"int8"` (full integer), as a comma
             list, a list or `"all"`.
-        dataset: Dataset of the class names, test set and int8 calibration
-            images; default the run's (`metrics.json`), else `"fashion_mnist"`.
+        dataset: Dataset of the test set and int8 calibration images; default
+            the one the model carries (a legacy model: its run's
+            `metrics.json`, else `"fashion_mnist"`).
         data_dir: Where the dataset's files are (see `tfconv.data.load`).
         source: Where to read the data from (see `tfconv.data.load`).
-        standardize: Whether the model expects standardised input; default
-            the run's setting, else `False` (pixels / 255).
+        standardize: For a legacy model only (one without a `PixelScaling`
+            layer): whether it expects standardised input; default its run's
+            setting, else `False` (pixels / 255). A model that carries its
+            preprocessing ignores `None` and refuses a contradicting value.
         verify: Load every written file and compare it with Keras on the test
             set. Without it no test data is read.
         limit_test: Verify on the first N test images only (default all).
         latency_runs: Single-image runs timed per format (0 skips timing).
         print_fn: Where the summary lines go; `None` for silence.
+        progress: Told one line as each slow step starts (converting or
+            writing each file, checking each file), e.g. to show progress on
+            stderr; `None` (default) for silence.
 
     Returns:
         The report: input/output contract, labels, and per export
@@ -961,25 +1029,31 @@ def export_model(
     if limit_test is not None and (isinstance(limit_test, bool) or limit_test < 1):
         raise ValueError(f"`limit_test` must be a positive int. Received: limit_test={limit_test}")
 
+    if dataset is not None:
+        dataset = data.get_info(dataset).name
+    # Checked before anything slow, and without creating it: a bad --out
+    # fails at once and a failed export leaves no empty folder behind.
+    out = _io.check_output_dir(
+        Path(out_dir) if out_dir is not None else _default_out(model_or_path), "out_dir"
+    )
+    step = progress or (lambda _: None)
     if isinstance(model_or_path, keras.Model):
         model, run_config, source_name = model_or_path, {}, model_or_path.name
     else:
-        model, run_config = load_keras(model_or_path)
+        model, run_config = load_keras(model_or_path, strict=standardize is None)
         source_name = os.fspath(model_or_path)
-    out = Path(out_dir) if out_dir is not None else _default_out(model_or_path)
-    dataset = data.get_info(dataset or run_config.get("dataset") or "fashion_mnist").name
-    if standardize is None:
-        standardize = bool(run_config.get("standardize", False))
+    trained_policy = _policy_name(model)
+    model, carried = raw_pixel_model(model, run_config, standardize, dataset)
+    dataset = data.get_info(carried["dataset"] or "fashion_mnist").name
     if data_dir is None and run_config.get("data_dir") and Path(run_config["data_dir"]).is_dir():
         data_dir = run_config["data_dir"]
     source = source or "auto"
 
-    trained_policy = _policy_name(model)
     model, rebuilt = to_float32(model)
     image_shape = _image_shape(model)
-    mean, std, scaling = _preprocessing(standardize, dataset)
+    scaling = carried["scaling"]
     num_classes = int(model.output_shape[-1])
-    labels = _labels(dataset, num_classes)
+    labels = carried["labels"] or _labels(dataset, num_classes)
     say = print_fn or (lambda _: None)
 
     need_train = "int8" in quant_list and "tflite" in fmt_list
@@ -998,7 +1072,7 @@ def export_model(
         pick = rng.choice(len(x_train), min(REPRESENTATIVE_IMAGES, len(x_train)), replace=False)
         representative = x_train[np.sort(pick)]
 
-    module = _make_serving(model, mean, std)
+    module = _make_serving(model)
     report: dict[str, Any] = {
         "source": source_name,
         "out": os.fspath(out),
@@ -1027,12 +1101,17 @@ def export_model(
         # A module of its own, traced with int16 gather positions (smaller
         # files); the SavedModel keeps int32 ones, which every device gathers.
         with _core.tflite_positions():
-            lite, own = _make_serving(model, mean, std), _own_windows(model)
-            tflite_models = {q: _convert_tflite(lite, q, representative, own) for q in quant_list}
+            lite, own = _make_serving(model), _own_windows(model)
+            for q in quant_list:
+                step(f"converting {tflite_name(q)} ({_QUANT_TITLES[q]})")
+                tflite_models[q] = _convert_tflite(lite, q, representative, own)
 
     out.mkdir(parents=True, exist_ok=True)
+    # Temporary files and folders of an export that was killed (never a live one's).
+    _io.remove_stale_temps(out, _output_names())
     written: dict[str, Path] = {}
     if "savedmodel" in fmt_list:
+        step(f"writing {SAVEDMODEL_DIR}/")
         target = out / SAVEDMODEL_DIR
         with _atomic_dir(target) as tmp:
             tf.saved_model.save(
@@ -1068,7 +1147,8 @@ def export_model(
     _write_atomic(out / "labels.json", _json({"dataset": dataset, "labels": labels}))
 
     if verify:
-        keras_runner = KerasRunner(model, mean, std)
+        step(f"checking keras on {len(x_test)} test images")
+        keras_runner = KerasRunner(model)
         reference = keras_runner(x_test)
         one = x_test[:1]
         report["keras"] = {
@@ -1080,6 +1160,7 @@ def export_model(
         }
         for key, path in written.items():
             entry = report["exports"][key]
+            step(f"checking {path.name} on {len(x_test)} test images")
             if key == "savedmodel":
                 runner: Any = SavedModelRunner(path)
                 probs = _batched(runner, x_test, 1000)
@@ -1142,8 +1223,15 @@ def format_report(report: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------
 
 
+MAX_IMAGE_PIXELS = 89_478_485
+"""Largest image `load_image` decodes (Pillow's own decompression-bomb limit)."""
+
+
 def load_image(
-    path: str | os.PathLike, size: tuple[int, int] = (28, 28), invert: bool = False
+    path: str | os.PathLike,
+    size: tuple[int, int] = (28, 28),
+    invert: bool = False,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     """Reads an image file as a uint8 grayscale array of `size` (height, width).
 
@@ -1157,21 +1245,39 @@ def load_image(
         size: `(height, width)` of the result.
         invert: Replace each pixel `p` by `255 - p`, for dark-on-light
             pictures (the datasets are light-on-dark).
+        max_pixels: Refuse images of more pixels than this (width times
+            height, read from the header before decoding), so that a huge or
+            hostile file cannot exhaust memory.
 
     Returns:
         A `uint8` array of shape `size`.
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If it is not an image Pillow can read.
+        ValueError: If it is not an image Pillow can read, or is too large.
     """
+    import warnings
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"No such image file. Received: image={os.fspath(path)!r}")
+
+    def too_large(width: int, height: int) -> ValueError:
+        return ValueError(
+            f"The image is {width}x{height} = {width * height:,} pixels, more than the "
+            f"limit of {max_pixels:,}; scale it down first. Received: image={os.fspath(path)!r}"
+        )
+
     try:
-        with Image.open(p) as img:
+        with warnings.catch_warnings():
+            # Sizes past Pillow's warning threshold are refused below, by name.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img_file = Image.open(p)
+        with img_file as img:
+            if img.width * img.height > max_pixels:
+                raise too_large(img.width, img.height)
             img = ImageOps.exif_transpose(img)
             if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
                 rgba = img.convert("RGBA")
@@ -1181,6 +1287,14 @@ def load_image(
             if gray.size != (size[1], size[0]):
                 gray = gray.resize((size[1], size[0]), Image.Resampling.LANCZOS)
             pixels = np.asarray(gray, dtype=np.uint8)
+    except Image.DecompressionBombError as err:
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        count = f"{int(found.group(1)):,}" if found else "too many"
+        raise ValueError(
+            f"The image has {count} pixels, more than "
+            f"the limit of {max_pixels:,}; scale it down first. "
+            f"Received: image={os.fspath(path)!r}"
+        ) from None
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(
             f"Cannot read the image ({err}). Received: image={os.fspath(path)!r}"
@@ -1257,15 +1371,16 @@ def load_predictor(
             ) from None
         beside = [p.parent / "labels.txt"]
     elif p.is_dir() or p.suffix == ".keras":
-        keras_model, config = load_keras(p)
+        keras_model, config = load_keras(p, strict=True)
+        keras_model, carried = raw_pixel_model(keras_model, config)
         keras_model, _ = to_float32(keras_model)
-        dataset = config.get("dataset")
-        mean, std, _ = _preprocessing(bool(config.get("standardize")), dataset or "fashion_mnist")
-        runner = KerasRunner(keras_model, mean, std)
+        runner = KerasRunner(keras_model)
         folder = p if p.is_dir() else p.parent
         beside = [folder / "labels.txt"]
-        if dataset:
-            names = _labels(dataset, int(keras_model.output_shape[-1]))
+        names = carried["labels"]
+        if names is None and carried["dataset"]:
+            # A legacy model: its run's dataset names the classes.
+            names = _labels(carried["dataset"], int(keras_model.output_shape[-1]))
     else:
         raise ValueError(
             "Expected a .keras file, a run folder, a .tflite file or a SavedModel folder. "

@@ -4,7 +4,9 @@
 GPU(s) under the chosen precision and `tf.distribute` strategy, and writes a
 run folder:
 
-- `model.keras`: the trained model;
+- `model.keras`: the trained model, taking raw pixels (0-255): its first layer
+  scales them as the data pipeline did and its last carries the class names
+  (`tfconv.models.with_preprocessing`), so the file works wherever it is copied;
 - `metrics.json`: final loss and accuracies, throughput, device, precision,
   wall time, the full configuration and package versions;
 - `history.csv`: one row per epoch (train loss, train acc, test acc, ...);
@@ -23,6 +25,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -147,7 +150,9 @@ class TrainConfig:
         _check_number("batch_size", cfg.batch_size, minimum=1, integer=True)
         _check_number("steps_per_execution", cfg.steps_per_execution, minimum=1, integer=True)
         _check_number("lr", cfg.lr, minimum=0.0, strict=True)
-        _check_number("momentum", cfg.momentum, minimum=0.0)
+        # Keras's SGD accepts momentum in [0, 1] only, and only as a float.
+        _check_number("momentum", cfg.momentum, minimum=0.0, maximum=1.0)
+        cfg.momentum = float(cfg.momentum)
         _check_number("weight_decay", cfg.weight_decay, minimum=0.0)
         for name in ("limit_train", "limit_test"):
             if getattr(cfg, name) is not None:
@@ -173,12 +178,22 @@ def _check_number(
     minimum: float,
     strict: bool = False,
     integer: bool = False,
+    maximum: float | None = None,
 ) -> None:
     kinds = (int,) if integer else (int, float)
     bad_type = isinstance(value, bool) or not isinstance(value, kinds)
-    if bad_type or value < minimum or (strict and value == minimum):
-        what = "an integer" if integer else "a number"
+    # NaN compares false with everything, so it must be refused by name.
+    if (
+        bad_type
+        or not math.isfinite(value)
+        or value < minimum
+        or (strict and value == minimum)
+        or (maximum is not None and value > maximum)
+    ):
+        what = "an integer" if integer else "a finite number"
         bound = f"> {minimum}" if strict else f">= {minimum}"
+        if maximum is not None:
+            bound += f" and <= {maximum}"
         raise ValueError(f"`{name}` must be {what} {bound}. Received: {name}={value!r}")
 
 
@@ -462,11 +477,18 @@ def _make_nan_guard() -> Any:
         """Keras's `TerminateOnNaN`, remembering why so the run can say so."""
 
         stopped_at: int | None = None
+        stopped_epoch: int | None = None
+        _epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Mapping | None = None) -> None:
+            self._epoch = epoch
 
         def on_batch_end(self, batch: int, logs: Mapping | None = None) -> None:
             super().on_batch_end(batch, logs)
             if self.model.stop_training and self.stopped_at is None:
-                self.stopped_at = batch
+                # Keras still ends the epoch (and the reporter adds its row),
+                # so the epoch is remembered here, not counted from the history.
+                self.stopped_at, self.stopped_epoch = batch, self._epoch + 1
 
     return StopOnNaN()
 
@@ -503,6 +525,10 @@ class TrainResult:
     `status` is `"trained"` (a fresh run), `"resumed"` (an interrupted run
     finished) or `"finished"` (the run folder already held this run, which
     was left untouched).
+
+    `model` is the network as trained: it takes the pipeline's scaled pixels.
+    The run folder's `model.keras` wraps the same layers to take raw pixels;
+    for a `"finished"` run, `model` is that file's model (raw pixels).
     """
 
     model: Any
@@ -608,7 +634,7 @@ _ACTIONS = ("fresh", "resume", "finished", "refused")
 def train(
     config: TrainConfig,
     out: str | os.PathLike | None = None,
-    print_fn: Callable[[str], None] = print,
+    print_fn: Callable[[str], None] | None = None,
     extra_callbacks: Sequence[Any] = (),
     overwrite: bool = False,
 ) -> TrainResult:
@@ -625,7 +651,8 @@ def train(
     Args:
         config: The run's `TrainConfig`.
         out: Output folder (created). `None` writes nothing (no resume).
-        print_fn: Where the per-epoch lines go.
+        print_fn: Where the per-epoch lines go; default `print`, or nowhere
+            when `config.verbose` is 0 (silent but for errors).
         extra_callbacks: More Keras callbacks (e.g. early stopping).
         overwrite: Replace whatever run `out` holds (its outputs stay until
             the new ones are published).
@@ -768,6 +795,8 @@ def _run(
 
     multiworker = cfg.strategy == "multiworker"
     device = describe_device()
+    if print_fn is None:
+        print_fn = print if cfg.verbose else (lambda _: None)
     previous_policy = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(precision)
     scratch = None
@@ -873,7 +902,7 @@ def _run(
 
     if nan_guard.stopped_at is not None:
         raise TrainingDivergedError(
-            f"The loss became NaN or infinite in epoch {len(history) + 1}, batch "
+            f"The loss became NaN or infinite in epoch {nan_guard.stopped_epoch}, batch "
             f"{nan_guard.stopped_at}; training was stopped. Try a smaller learning rate "
             f"(lr={cfg.lr}) or float32 precision (precision={precision})."
         )
@@ -908,9 +937,14 @@ def _run(
     if folder is not None and chief:
         from tfconv import viz
 
+        info = data.get_info(cfg.dataset)
+        mean, std = (info.mean, info.std) if cfg.standardize else (0.0, 1.0)
+        deployable = models.with_preprocessing(
+            model, mean, std, class_names=info.class_names, dataset=info.name
+        )
         folder.publish(
             {
-                "model.keras": model.save,
+                "model.keras": deployable.save,
                 "metrics.json": lambda path: path.write_text(json.dumps(metrics, indent=2) + "\n"),
                 "history.csv": lambda path: write_history(path, history),
                 "curves.png": lambda path: viz.save_figure(

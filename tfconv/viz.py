@@ -81,11 +81,13 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
 
 def save_figure(fig: Any, path: str | os.PathLike) -> None:
     """Saves `fig` as PNG atomically and closes it."""
-    from tfconv.train import atomic_path
+    from tfconv import _io
 
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    try:
+        with _io.atomic_file(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 # --------------------------------------------------------------------------
@@ -863,8 +865,15 @@ def visualize(
         raise ValueError(
             f"Unknown kind(s) {unknown}. Valid kinds: {', '.join(KINDS)}, all. Received: {what}"
         )
+    from tfconv import _io, models
+
+    if out is not None:
+        # Before the model loads: a bad --out fails at once, creating nothing.
+        _io.check_output_dir(out)
     run = load_run(run_dir)
-    out_dir = Path(out) if out is not None else run.path / "viz"
+    out_dir = _io.check_output_dir(Path(out) if out is not None else run.path / "viz")
+    # Temporary pictures of a viz that was killed (never a live one's).
+    _io.remove_stale_temps(out_dir, name_regex=r"[^/]+\.png")
     name = run.config.get("variant") or run.model.name
     written: list[Path] = []
 
@@ -890,9 +899,11 @@ def visualize(
 
     from tfconv import data
 
-    dataset = dataset or run.config.get("dataset") or "fashion_mnist"
-    info = data.get_info(dataset)
-    class_names = list(info.class_names)
+    scaling = models.find_layer(run.model, models.PixelScaling)
+    carried = models.find_layer(run.model, models.ClassNames)
+    dataset = dataset or (carried.dataset if carried else None) or run.config.get("dataset")
+    info = data.get_info(dataset or "fashion_mnist")
+    class_names = list(carried.class_names if carried else info.class_names)
     _, (images, labels) = data.load(
         dataset,
         data_dir=data_dir if data_dir is not None else run.config.get("data_dir"),
@@ -903,9 +914,12 @@ def visualize(
         if limit < 1:
             raise ValueError(f"`limit` must be a positive int. Received: limit={limit}")
         images, labels = images[:limit], labels[:limit]
-    x = images.astype(np.float32)[..., None] / 255.0
-    if run.config.get("standardize"):
-        x = (x - info.mean) / info.std
+    x = images.astype(np.float32)[..., None]
+    if scaling is None:
+        # A legacy model (saved before models took raw pixels): scale as its run did.
+        x = x / 255.0
+        if run.config.get("standardize"):
+            x = (x - info.mean) / info.std
     y = labels.astype(np.int64)
 
     if "features" in kinds:

@@ -87,7 +87,16 @@ def _add_export_parser(sub: Any) -> None:
         default=200,
         help="single-image runs timed per format (0: no timing)",
     )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (no progress on stderr, no report table)",
+    )
     p.set_defaults(run=_run_export)
+
+
+def _progress(line: str) -> None:
+    print(f"tfconv export: {line}", file=sys.stderr, flush=True)
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -111,6 +120,8 @@ def _run_export(args: argparse.Namespace) -> int:
             verify=args.verify,
             limit_test=args.limit_test,
             latency_runs=args.latency_runs,
+            print_fn=None if args.quiet else print,
+            progress=None if args.quiet else _progress,
         )
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(str(err)) from None

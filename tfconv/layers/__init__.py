@@ -1,5 +1,6 @@
 """Keras 3 layers that re-implement convolution and pooling with tfconv's core."""
 
+from tfconv import _backend  # noqa: F401  (first: refuses a non-TensorFlow Keras backend)
 from tfconv.layers.average_pool2d import AveragePooling2D, AvgPool2D
 from tfconv.layers.base_pool import pool2d_output_shape
 from tfconv.layers.conv2d import Conv2D, conv2d_output_shape
