@@ -935,7 +935,7 @@ def _run(
         "command": " ".join(sys.argv),
     }
     if folder is not None and chief:
-        from tfconv import viz
+        from tfconv import data, viz
 
         info = data.get_info(cfg.dataset)
         mean, std = (info.mean, info.std) if cfg.standardize else (0.0, 1.0)
