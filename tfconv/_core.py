@@ -301,8 +301,20 @@ def _positions(index: np.ndarray) -> tf.Tensor:
 
 
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
-    """Whether every value of `tensors` is finite (a scalar bool)."""
+    """Whether every value of `tensors` is finite (a scalar bool); for small tensors."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+def _finite_sum(x: tf.Tensor) -> tf.Tensor:
+    """Whether `x` is all finite, from one sum: any NaN or Inf makes it non-finite.
+
+    One reduction, cheaper than `is_finite` and a second one. A sum that
+    overflows reads as non-finite, which only costs a detour through the
+    exact path, never a wrong result; float16 sums overflow too often for that.
+    """
+    if x.dtype == tf.float16:
+        return tf.reduce_all(tf.math.is_finite(x))
+    return tf.math.is_finite(tf.reduce_sum(x))
 
 
 @functools.lru_cache(maxsize=512)
@@ -400,7 +412,6 @@ def _conv_functions(
         pixels = tf.reshape(xp, [-1, hp * wp, ci])  # (N, Hp*Wp, C)
         return tf.gather(pixels, _positions(index), axis=1)  # (N, Ho*Wo*kh*kw, C)
 
-    all_finite = _all_finite
     # Where each gathered vector is a few bytes (one pixel's channels, or the
     # first stage's columns), TensorFlow's gather kernel is slow per element
     # and XLA's wins: LeNet conv1 7.5 vs 1.3 ms, the first stage of conv2 1.2
@@ -411,8 +422,6 @@ def _conv_functions(
         gather_columns = tf.function(gather_columns, jit_compile=True, autograph=False)
         if ci < 4:
             gather_pixels = tf.function(gather_pixels, jit_compile=True, autograph=False)
-        # One fused pass instead of a boolean tensor and a second reduction.
-        all_finite = tf.function(_all_finite, jit_compile=True, autograph=False)
 
     def gather(x):
         # Gathers of whole C-vectors build every tile, faster than strided
@@ -450,7 +459,7 @@ def _conv_functions(
         y = banded_forward(flat, kernel, bias)
         if exact is not None:
             y = tf.cond(
-                all_finite(x, kernel),
+                tf.logical_and(_finite_sum(x), _all_finite(kernel)),
                 lambda: y,
                 lambda: exact.forward(x, kernel, bias)[0],
             )
@@ -466,24 +475,26 @@ def _conv_functions(
 
     # Two functions, not one, so that an unused input gradient (the first
     # layer's) is pruned from the graph instead of computed.
-    def banded_kernel_grad(dy, flat):
+    def kernel_grad(dy, flat, x):
         d_band = tf.matmul(flat, pad_dy(dy), transpose_a=True)  # (depth, block*F)
         if g > 1:
             return tf.reshape(tf.transpose(d_band, [1, 0, 2]), [kh, kw, ci, co])
         if place is None:
             return tf.reshape(d_band, [kh, kw, ci, co])
-        d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
-        return tf.einsum("ujv,iucvf->ijcf", tf.constant(place, d_band.dtype), d_band)
-
-    def kernel_grad(dy, flat, x):
-        d_kernel = banded_kernel_grad(dy, flat)
+        d_kernel = fold(d_band)
         if exact is None:
             return d_kernel
+        # A non-finite window cell or output gradient makes `d_band` non-finite
+        # (NaN * 0 is NaN), so this small check stands for one over both.
         return tf.cond(
-            all_finite(x),
+            _all_finite(d_band),
             lambda: d_kernel,
             lambda: exact.kernel_grad(dy, exact.windows(x), x),
         )
+
+    def fold(d_band):
+        d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
+        return tf.einsum("ujv,iucvf->ijcf", tf.constant(place, d_band.dtype), d_band)
 
     def bias_grad(dy):
         if g > 1:
@@ -516,7 +527,12 @@ def _conv_functions(
         d_x = banded_input_grad(dy, kernel)
         if exact is None:
             return d_x
-        return tf.cond(all_finite(dy, kernel), lambda: d_x, lambda: exact.input_grad(dy, kernel))
+        # The column sums of `dy` are non-finite if any of it is; they are the
+        # bias gradient, so with a bias the check costs nothing (one graph node).
+        dy_sums = tf.raw_ops.BiasAddGrad(out_backprop=pad_dy(dy))
+        return tf.cond(
+            _all_finite(dy_sums, kernel), lambda: d_x, lambda: exact.input_grad(dy, kernel)
+        )
 
     return types.SimpleNamespace(
         forward=forward,
@@ -585,7 +601,7 @@ def _depthwise_sum(
         for j in range(kw):
             top, left = i * dh, j * dw
             view = xp[:, top : top + (ho - 1) * sh + 1 : sh, left : left + (wo - 1) * sw + 1 : sw]
-            term = view[..., None] * weights[i, j]  # (N, Ho, Wo, C, m)
+            term = tf.expand_dims(view, -1) * weights[i, j]  # (N, Ho, Wo, C, m)
             y = term if y is None else y + term
     if m == 1:
         return y[..., 0]
