@@ -12,10 +12,11 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -300,6 +301,25 @@ def _positions(index: np.ndarray) -> tf.Tensor:
     return tf.constant(index.astype(dtype))
 
 
+_NONFINITE_CHECKS = [True]
+
+
+@contextlib.contextmanager
+def nonfinite_checks(enabled: bool) -> Iterator[None]:
+    """Turns the banded path's non-finite checks on or off for what is traced inside.
+
+    On by default. TFLite export traces with them off: the file keeps the
+    plain banded product (a NaN or Inf input may then reach a few more outputs
+    of its tile row) instead of a reduction and an IF op per layer that would
+    split XNNPACK's partitions.
+    """
+    _NONFINITE_CHECKS.append(bool(enabled))
+    try:
+        yield
+    finally:
+        _NONFINITE_CHECKS.pop()
+
+
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
     """Whether every value of `tensors` is finite (a scalar bool); for small tensors."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
@@ -457,7 +477,7 @@ def _conv_functions(
     def forward(x, kernel, bias=None):
         flat = windows(x)
         y = banded_forward(flat, kernel, bias)
-        if exact is not None:
+        if exact is not None and _NONFINITE_CHECKS[-1]:
             y = tf.cond(
                 tf.logical_and(_finite_sum(x), _all_finite(kernel)),
                 lambda: y,
@@ -482,7 +502,7 @@ def _conv_functions(
         if place is None:
             return tf.reshape(d_band, [kh, kw, ci, co])
         d_kernel = fold(d_band)
-        if exact is None:
+        if exact is None or not _NONFINITE_CHECKS[-1]:
             return d_kernel
         # A non-finite window cell or output gradient makes `d_band` non-finite
         # (NaN * 0 is NaN), so this small check stands for one over both.
@@ -525,7 +545,7 @@ def _conv_functions(
 
     def input_grad(dy, kernel):
         d_x = banded_input_grad(dy, kernel)
-        if exact is None:
+        if exact is None or not _NONFINITE_CHECKS[-1]:
             return d_x
         # The column sums of `dy` are non-finite if any of it is; they are the
         # bias gradient, so with a bias the check costs nothing (one graph node).
