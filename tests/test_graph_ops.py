@@ -433,7 +433,7 @@ class TestGpuKernels:
         assert ops_without_gpu_kernel(graph) == []
         assert forbidden_ops(graph) == []
 
-    def test_tflite_positions_stay_in_their_context(self):
+    def test_export_graph_stays_in_its_context(self):
         def index_types(graph):
             return {
                 tf.dtypes.as_dtype(n.attr["Tindices"].type).name
@@ -444,7 +444,7 @@ class TestGpuKernels:
         make, shape = LAYER_GRID["conv_im2col_valid"]
         before = layer_step_graph(make(), shape)  # caches this shape's functions
         cached = _core._conv_functions
-        with _core.tflite_positions():
+        with _core.export_graph():
             inside = layer_step_graph(make(), shape)
         # The training cache (and its XLA compilations) is back, untouched.
         assert _core._conv_functions is cached

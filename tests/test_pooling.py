@@ -604,7 +604,7 @@ class TestPoolingExport:
                 keras.layers.Flatten(),
             ]
         )
-        content = export._convert_tflite(export._make_serving(model, 0.0, 1.0), "float32", None)
+        content = export._convert_tflite(export._make_serving(model), "float32", None)
         ops = set(export.tflite_ops(content))
         assert "MAXIMUM" in ops
         assert not ops & {"GREATER", "SELECT", "SELECT_V2", "MAX_POOL_2D"}, ops

@@ -173,14 +173,15 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"tfconv train: {err}", file=sys.stderr)
         return 1
     m = result.metrics
-    if not m["config"].get("verbose", 1):
-        return 0  # verbose 0: silent but for errors
     if result.status == "finished":
+        # Said even under --verbose 0: the command did nothing it was asked to.
         print(
             f"{out} holds this run, already finished (test acc {m['test_acc']:.3f}); "
             "nothing to do (--overwrite trains it again)"
         )
         return 0
+    if not m["config"].get("verbose", 1):
+        return 0  # verbose 0: silent but for errors
     print(
         f"loss {m['loss']:.3f}, train acc {m['train_acc']:.3f}, test acc {m['test_acc']:.3f}"
         f"  ({m['wall_seconds']:.1f} s; outputs in {out})"

@@ -443,8 +443,6 @@ def _make_serving(model: Any) -> Any:
     """
     import tensorflow as tf
 
-    from tfconv import _core
-
     image_shape = _image_shape(model)
     add_channel = len(image_shape) == 2
 
@@ -454,8 +452,7 @@ def _make_serving(model: Any) -> Any:
             # A RESHAPE to a constant shape; `x[..., None]` converts to a RESHAPE
             # and an identity STRIDED_SLICE (6.5 us on LiteRT's own kernels).
             x = tf.reshape(x, [-1, *image_shape, 1])
-        with _core.export_graph():  # lean max pooling: see its docstring
-            logits = model(x, training=False)
+        logits = model(x, training=False)
         return {OUTPUT_NAME: tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
 
     module = tf.Module()
@@ -671,10 +668,14 @@ def _convert_tflite(
     """
     import tensorflow as tf
 
+    from tfconv import _core
+
     fn = module.serve_float if quantize == "int8" else module.serve
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [fn.get_concrete_function()], module
-    )
+    # Traced in the form meant for files (int16 positions, lean max pooling,
+    # no non-finite checks); the SavedModel keeps the training graph's form.
+    with _core.export_graph():
+        concrete = fn.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     # Never SELECT_TF_OPS: a Flex op must fail here rather than ship silently.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
@@ -1016,7 +1017,7 @@ def export_model(
     import keras
     import tensorflow as tf
 
-    from tfconv import _core, data
+    from tfconv import data
     from tfconv.train import package_versions
 
     fmt_list = parse_formats(formats)
@@ -1098,13 +1099,12 @@ def export_model(
     # converted (a Flex op, say) leaves the output folder as it was.
     tflite_models: dict[str, bytes] = {}
     if "tflite" in fmt_list:
-        # A module of its own, traced with int16 gather positions (smaller
-        # files); the SavedModel keeps int32 ones, which every device gathers.
-        with _core.tflite_positions():
-            lite, own = _make_serving(model), _own_windows(model)
-            for q in quant_list:
-                step(f"converting {tflite_name(q)} ({_QUANT_TITLES[q]})")
-                tflite_models[q] = _convert_tflite(lite, q, representative, own)
+        # A module of its own: its functions trace under `_core.export_graph`,
+        # the SavedModel's as in training.
+        lite, own = _make_serving(model), _own_windows(model)
+        for q in quant_list:
+            step(f"converting {tflite_name(q)} ({_QUANT_TITLES[q]})")
+            tflite_models[q] = _convert_tflite(lite, q, representative, own)
 
     out.mkdir(parents=True, exist_ok=True)
     # Temporary files and folders of an export that was killed (never a live one's).
