@@ -10,7 +10,7 @@ Hyperband or grid) whose `HyperModel.build(hp)` calls the same factory as
   parameter count, validation accuracy and time;
 - `best_config.json`: the best trial's settings as `TrainConfig` and
   `ModelConfig` fields, for `tfconv train --config best_config.json`;
-- `best_model.keras`: the best trial's model (its best epoch), evaluated once
+- `best_model.keras`: the best trial's model (its best epoch, taking raw pixels), evaluated once
   on the test set (the trials only ever see a validation split carved from
   the training set);
 - `summary.json`: best trial, validation and test accuracy, trial counts;
@@ -1212,9 +1212,13 @@ def _finish(
     pipes = hypermodel.pipelines(cfg["batch_size"])
     loss, acc = model.evaluate(pipes.test, verbose=0)
     test_metrics = {"test_loss": float(loss), "test_acc": float(acc)}
-    # Saved with built optimizer slots, or loading it warns that they differ.
-    model.optimizer.build(model.trainable_variables)
-    train.save_model_atomic(model, root / "best_model.keras")
+    # Saved as a run's model.keras is: taking raw pixels, with its class names.
+    info = data.get_info(hypermodel.dataset)
+    mean, std = (info.mean, info.std) if hypermodel.standardize else (0.0, 1.0)
+    deployable = models.with_preprocessing(
+        model, mean, std, class_names=info.class_names, dataset=info.name
+    )
+    train.save_model_atomic(deployable, root / "best_model.keras")
     counts: dict[str, int] = {}
     for trial in trials:
         counts[str(trial.status)] = counts.get(str(trial.status), 0) + 1
