@@ -452,9 +452,9 @@ class TestConventions:
         seen: list[str] = []
         convert = export._convert_tflite
 
-        def watched(module, quantize, representative):
+        def watched(module, quantize, *args):
             seen.append(capsys.readouterr().err)  # what was shown before this conversion
-            return convert(module, quantize, representative)
+            return convert(module, quantize, *args)
 
         monkeypatch.setattr(export, "_convert_tflite", watched)
         args = ["export", str(run.dir), "--out", str(tmp_path / "e"), "--format", "tflite"]
