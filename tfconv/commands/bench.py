@@ -19,12 +19,16 @@ def add_parser(sub: Any) -> None:
     add_data_options(p)
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
     p.add_argument("--out", default="saved_models/bench", help="output folder")
+    p.add_argument(
+        "--only", choices=("zoo",), default=None,
+        help="run one section alone (zoo: the layer zoo's training steps)",
+    )  # fmt: skip
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tfconv import bench
 
-    bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir)
+    bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir, only=args.only)
     print(f"wrote {args.out}/bench.json and {args.out}/bench.md")
     return 0
