@@ -854,7 +854,6 @@ def _winograd_functions(
     # Tiles past an odd edge read zeros; their outputs are cut.
     (top, bottom), (left, right) = pads
     full_pads = ((top, bottom + 2 * ty + 2 - hp), (left, right + 2 * tx + 2 - wp))
-    g = tf.constant(_WINO_G)
 
     def transformed_input(x):
         xq = _pad(x, full_pads)  # (N, 2Ty+2, 2Tx+2, C)
@@ -863,8 +862,14 @@ def _winograd_functions(
         return [tf.reshape(t, [-1, ci]) for t in v]  # 16 x (N*Ty*Tx, C), a-major
 
     def transformed_kernel(kernel):
-        gk = tf.cast(g, kernel.dtype)
-        return tf.unstack(tf.reshape(tf.einsum("ai,ijcf,bj->abcf", gk, kernel, gk), [16, ci, co]))
+        # G k G^T as two matmuls, not an einsum: TFLite has no builtin EINSUM.
+        gk = tf.constant(_WINO_G, kernel.dtype)
+        k = tf.reshape(kernel, [3, 3 * ci * co])  # (i, j*C*F)
+        k = tf.reshape(tf.matmul(gk, k), [4, 3, ci * co])  # (a, j, C*F)
+        k = tf.reshape(tf.transpose(k, [1, 0, 2]), [3, 4 * ci * co])  # (j, a*C*F)
+        u = tf.matmul(gk, k)  # (b, a*C*F)
+        u = tf.transpose(tf.reshape(u, [4, 4, ci, co]), [1, 0, 2, 3])  # (a, b, C, F)
+        return tf.unstack(tf.reshape(u, [16, ci, co]))
 
     def forward(x, kernel, bias=None):
         v = transformed_input(x)
@@ -893,7 +898,7 @@ def _winograd_functions(
         # Outside XLA: its dot of two tall matrices over their long axis ran
         # slower than TensorFlow's matmul kernel.
         du = tf.stack([tf.matmul(a, b, transpose_a=True) for a, b in zip(v, dm, strict=True)])
-        gk = tf.cast(g, du.dtype)
+        gk = tf.constant(_WINO_G, du.dtype)
         return tf.einsum("ai,abcf,bj->ijcf", gk, tf.reshape(du, [4, 4, ci, co]), gk)
 
     def input_grad(dm, kernel):
