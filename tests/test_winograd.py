@@ -16,6 +16,14 @@ from tfconv import _core, export
 from tfconv import layers as tl
 
 
+@pytest.fixture(autouse=True)
+def _small_shapes_take_winograd(monkeypatch):
+    # The dispatch keeps Winograd for larger shapes, where it is faster; the
+    # math is the same at the small shapes that keep these tests quick.
+    monkeypatch.setattr(_core, "WINOGRAD_MIN_CHANNELS", 16)
+    monkeypatch.setattr(_core, "WINOGRAD_MIN_OUTPUT", 1)
+
+
 def _pair(filters, padding, use_bias, input_shape, seed=0):
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal(input_shape, dtype=np.float32))
@@ -52,7 +60,6 @@ def _rel(a, b):
     ],
 )
 def test_matches_keras_conv2d(filters, padding, use_bias, input_shape):
-    assert _core.winograd_eligible((3, 3, input_shape[-1], filters), (1, 1), (1, 1))
     x, mine, theirs = _pair(filters, padding, use_bias, input_shape)
     _core._winograd_functions.cache_clear()
     dy = tf.constant(np.random.default_rng(1).standard_normal(mine(x).shape, dtype=np.float32))
@@ -121,8 +128,16 @@ def test_tflite_conversion_is_builtin_only_and_matches():
     np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_winograd_is_not_taken_outside_its_domain():
-    assert not _core.winograd_eligible((3, 3, 8, 64), (1, 1), (1, 1))  # few channels
-    assert not _core.winograd_eligible((3, 3, 64, 64), (2, 2), (1, 1))
-    assert not _core.winograd_eligible((3, 3, 64, 64), (1, 1), (2, 2))
-    assert not _core.winograd_eligible((5, 5, 64, 64), (1, 1), (1, 1))
+def test_winograd_is_taken_only_inside_its_domain(monkeypatch):
+    monkeypatch.setattr(_core, "WINOGRAD_MIN_CHANNELS", 32)
+    monkeypatch.setattr(_core, "WINOGRAD_MIN_OUTPUT", 14)
+    eligible = _core.winograd_eligible
+    assert eligible((3, 3, 64, 64), (1, 1), (1, 1), (16, 16))
+    assert not eligible((3, 3, 16, 64), (1, 1), (1, 1), (16, 16))  # few channels
+    assert not eligible((3, 3, 64, 64), (1, 1), (1, 1), (11, 11))  # small output
+    assert not eligible((3, 3, 64, 64), (1, 1), (1, 1), (None, 16))  # dynamic size
+    assert not eligible((3, 3, 64, 64), (2, 2), (1, 1), (16, 16))
+    assert not eligible((3, 3, 64, 64), (1, 1), (2, 2), (16, 16))
+    assert not eligible((5, 5, 64, 64), (1, 1), (1, 1), (16, 16))
+    monkeypatch.setattr(_core, "WINOGRAD", False)
+    assert not eligible((3, 3, 64, 64), (1, 1), (1, 1), (16, 16))

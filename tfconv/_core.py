@@ -23,10 +23,12 @@ import tensorflow as tf
 # Compile the window gathering and its matmuls with XLA (fused, no
 # intermediate copies) even when the surrounding model is not compiled.
 XLA_CORE = os.environ.get("TFCONV_XLA_CORE", "1") != "0"
-# 3x3 stride-1 convs with at least this many input and output channels run
-# by Winograd F(2x2, 3x3) (`_winograd_functions`); TFCONV_WINOGRAD=0 turns it off.
+# 3x3 stride-1 convs with at least this many input and output channels and
+# output rows and columns run by Winograd F(2x2, 3x3) (`winograd_eligible`);
+# TFCONV_WINOGRAD=0 turns it off.
 WINOGRAD = os.environ.get("TFCONV_WINOGRAD", "1") != "0"
-WINOGRAD_MIN_CHANNELS = int(os.environ.get("TFCONV_WINOGRAD_MIN_CHANNELS", "16"))
+WINOGRAD_MIN_CHANNELS = 32
+WINOGRAD_MIN_OUTPUT = 14
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -466,7 +468,7 @@ def conv2d_valid(
     `XLA_CORE`, the gather of few-channel inputs and `col2im` are
     XLA-compiled, where they measured faster than TensorFlow's kernels.
     """
-    if block is None and winograd_eligible(kernel.shape, strides, dilation):
+    if block is None and winograd_eligible(kernel.shape, strides, dilation, _out_hw(x, pads)):
         return _winograd_conv(x, kernel, bias, pads)
     forward, kernel_grad, input_grad, bias_grad = _conv_functions(
         tuple(kernel.shape),
@@ -734,12 +736,19 @@ _WINO_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np
 
 
 def winograd_eligible(
-    kernel_shape: Sequence[int], strides: Sequence[int], dilation: Sequence[int]
+    kernel_shape: Sequence[int],
+    strides: Sequence[int],
+    dilation: Sequence[int],
+    output_hw: Sequence[int | None],
 ) -> bool:
     """Whether `conv2d_valid` takes the Winograd path for this conv.
 
-    3x3, stride 1, no dilation, and enough channels on both sides that
-    im2col's nine-fold window copies, not the multiply, would be the cost.
+    3x3, stride 1, no dilation, static output size, enough channels on both
+    sides that im2col's nine-fold window copies, not the multiply, would be
+    the cost, and outputs large enough that the 2x2 tiles cut at an odd edge
+    waste little. Measured forward+backward, one thread (docs/bench/zoo.md):
+    a clear win from 32 channels on 16x16 outputs; at 16 channels, or 32
+    channels on 11x11 outputs, im2col was faster.
     """
     kh, kw, ci, co = kernel_shape
     return (
@@ -747,8 +756,9 @@ def winograd_eligible(
         and (kh, kw) == (3, 3)
         and tuple(strides) == (1, 1)
         and tuple(dilation) == (1, 1)
-        and ci >= WINOGRAD_MIN_CHANNELS
-        and co >= WINOGRAD_MIN_CHANNELS
+        and min(ci, co) >= WINOGRAD_MIN_CHANNELS
+        and None not in output_hw
+        and min(output_hw) >= WINOGRAD_MIN_OUTPUT  # type: ignore[type-var]
     )
 
 
@@ -785,6 +795,15 @@ _WINO_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
 
 def _transpose(m: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
     return tuple(zip(*m, strict=True))
+
+
+def _out_hw(x: tf.Tensor, pads: Pads) -> tuple[int | None, int | None]:
+    """Output size of a 3x3 stride-1 conv of `x` padded by `pads` (`None` if unknown)."""
+    h, w = x.shape[1], x.shape[2]
+    return (
+        None if h is None else h + sum(pads[0]) - 2,
+        None if w is None else w + sum(pads[1]) - 2,
+    )
 
 
 def _bt_rows(d: list[Any]) -> list[Any]:
