@@ -284,7 +284,7 @@ class TestConv2DValidation:
             ({"filters": 2, "kernel_size": 3, "padding": "full"}, ValueError, "padding"),
             ({"filters": 2, "kernel_size": 3, "padding": 1.5}, TypeError, "padding"),
             (
-                {"filters": 2, "kernel_size": 3, "data_format": "channels_first"},
+                {"filters": 2, "kernel_size": 3, "data_format": "channels_middle"},
                 ValueError,
                 "data_format",
             ),
@@ -341,10 +341,10 @@ class TestConv2DValidation:
         assert "channels" in _message(info)
         assert "Received: input_shape=(1, 5, 5, 4)" in _message(info)
 
-    def test_unknown_spatial_size(self):
+    def test_unknown_channels(self):
         with pytest.raises(ValueError) as info:
-            keras.Sequential([keras.Input((None, None, 1)), layers.Conv2D(1, 3)])
-        assert "static" in _message(info) and "Received: input_shape=" in _message(info)
+            layers.Conv2D(1, 3).build((None, 8, 8, None))
+        assert "channels" in _message(info) and "Received: input_shape=" in _message(info)
 
 
 def lenet(pool=layers.AvgPool2D):

@@ -91,14 +91,15 @@ def test_a_nan_pixel_reaches_exactly_keras_nan_outputs(where):
     np.testing.assert_array_equal(ours, ref)
 
 
-def test_an_inf_pixel_reaches_exactly_keras_nonfinite_outputs():
-    # Documented difference: Keras's direct sum gives +-inf there, the
-    # Winograd transforms (inf - inf) may give NaN. Which outputs are hit is
-    # the same, and every other output is finite and equal.
+def test_an_inf_pixel_gives_keras_values():
+    # Winograd's transforms would give NaN (inf - inf) where Keras's direct
+    # sum gives +-inf: a non-finite input takes the im2col path.
     x, mine, theirs = _pair(16, "same", True, (1, 8, 8, 16))
     x = tf.tensor_scatter_nd_update(x, [[0, 3, 4, 5]], [np.inf])
     ours, ref = mine(x).numpy(), theirs(x).numpy()
-    np.testing.assert_array_equal(~np.isfinite(ours), ~np.isfinite(ref))
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(ref))
+    np.testing.assert_array_equal(ours[np.isinf(ref)], ref[np.isinf(ref)])
     finite = np.isfinite(ref)
     assert _rel(ours[finite], ref[finite]) < 1e-5
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -305,6 +306,23 @@ def _positions(index: np.ndarray) -> tf.Tensor:
     return tf.constant(index.astype(dtype))
 
 
+def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
+    """Whether every value of `tensors` is finite (a scalar bool); for small tensors."""
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
+
+
+def _finite_sum(x: tf.Tensor) -> tf.Tensor:
+    """Whether `x` is all finite, from one sum: any NaN or Inf makes it non-finite.
+
+    One reduction, cheaper than `is_finite` and a second one. A sum that
+    overflows reads as non-finite, which only costs a detour through the
+    exact path, never a wrong result; float16 sums overflow too often for that.
+    """
+    if x.dtype == tf.float16:
+        return tf.reduce_all(tf.math.is_finite(x))
+    return tf.math.is_finite(tf.reduce_sum(x))
+
+
 @functools.lru_cache(maxsize=512)
 def _conv_functions(
     kernel_shape: tuple[int, int, int, int],
@@ -314,13 +332,30 @@ def _conv_functions(
     dilation: tuple[int, int],
     block: int | None,
     xla: bool,
-) -> tuple[Any, Any, Any, Any]:
+    groups: int = 1,
+) -> types.SimpleNamespace:
     """The forward, kernel-, input- and bias-gradient functions of one conv shape.
 
     Cached, so that eager calls (and every model traced with this shape) reuse
     one set of functions (and XLA compilations) instead of rebuilding them.
+
+    With `groups > 1`, `kernel_shape` is Keras's grouped kernel
+    `(kh, kw, C/groups, F)`. The input is regrouped as `(groups*N, H, W,
+    C/groups)` so that one gather builds every group's windows, and one batched
+    matmul multiplies each group by its own kernel slice (no block-diagonal
+    kernel, whose zeros would cost multiplications and spread NaN across
+    groups). Grouped convolutions use block 1.
+
+    The banded kernel (block > 1) multiplies window cells an output does not
+    read by structural zeros, and `0 * NaN` or `0 * Inf` is NaN: one NaN pixel
+    would reach every output of its tile row. So while its operands are not
+    all finite (checked at every call; a reduction over the input, cheap next
+    to the windows), each pass falls back to the exact block-1 functions,
+    where a non-finite value reaches exactly the outputs (and gradients)
+    whose windows hold it, as in Keras.
     """
     kh, kw, ci, co = kernel_shape
+    g, fg = groups, co // groups
     sh, sw = strides
     dh, dw = dilation
     h, w = input_hw
@@ -328,11 +363,18 @@ def _conv_functions(
     ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
     ho = output_length(hp, ekh, 0, sh)
     wo = output_length(wp, ekw, 0, sw)
+    if g > 1:
+        block = 1
     block = choose_block(kernel_shape, wo, sw) if block is None else min(block, wo)
     n_tiles = -(-wo // block)
     tile_w = (block - 1) * sw + ekw
     depth = kh * tile_w * ci if block > 1 else kh * kw * ci
     place = _placement(kw, sw, dw, block) if block > 1 else None
+    exact = (
+        _conv_functions(kernel_shape, input_hw, pads, strides, dilation, 1, xla)
+        if place is not None
+        else None
+    )
     pointwise = (kh, kw, strides, pads) == (1, 1, (1, 1), ((0, 0), (0, 0)))
     rows = _taps(ho, sh, kh, dh)  # (Ho, kh) input rows of each output row
     if block > 1:
@@ -349,7 +391,21 @@ def _conv_functions(
         cols = _taps(wo, sw, kw, dw)  # (Wo, kw)
         index = (rows[:, None, :, None] * wp + cols[None, :, None, :]).reshape(-1)
 
+    def to_groups(x):
+        if g == 1:
+            return x
+        x = tf.reshape(x, [-1, h, w, g, ci])  # (N, H, W, G, C/G)
+        return tf.reshape(tf.transpose(x, [3, 0, 1, 2, 4]), [-1, h, w, ci])  # (G*N, H, W, C/G)
+
+    def from_groups(d_x):
+        if g == 1:
+            return d_x
+        d_x = tf.reshape(d_x, [g, -1, h, w, ci])  # (G, N, H, W, C/G)
+        return tf.reshape(tf.transpose(d_x, [1, 2, 3, 0, 4]), [-1, h, w, g * ci])  # (N, H, W, C)
+
     def banded(kernel):
+        if g > 1:
+            return tf.transpose(tf.reshape(kernel, [depth, g, fg]), [1, 0, 2])  # (G, depth, F/G)
         if place is None:
             return tf.reshape(kernel, [depth, co])  # (kh*kw*C, F)
         band = tf.einsum("ujv,ijcf->iucvf", tf.constant(place, kernel.dtype), kernel)
@@ -386,9 +442,15 @@ def _conv_functions(
             tiles = gather_pixels(xp)
         return tf.reshape(tiles, [-1, depth])  # (N*Ho*tiles, depth)
 
-    def forward(x, kernel, bias=None):
-        flat = tf.reshape(x, [-1, depth]) if pointwise else gather(x)  # (N*Ho*tiles, depth)
-        y = tf.matmul(flat, banded(kernel))  # (N*Ho*tiles, block*F)
+    def windows(x):
+        xg = to_groups(x)
+        flat = tf.reshape(xg, [-1, depth]) if pointwise else gather(xg)  # (G*N*Ho*tiles, depth)
+        return flat if g == 1 else tf.reshape(flat, [g, -1, depth])  # (G, N*Ho*Wo, depth)
+
+    def banded_forward(flat, kernel, bias):
+        y = tf.matmul(flat, banded(kernel))  # (N*Ho*tiles, block*F) or (G, N*Ho*Wo, F/G)
+        if g > 1:
+            y = tf.reshape(tf.transpose(y, [1, 0, 2]), [-1, co])  # (N*Ho*Wo, F)
         if bias is not None:
             # On the matmul's 2-D output, where oneDNN fuses it into the
             # matmul; a broadcast add after the reshape is a separate pass.
@@ -396,9 +458,22 @@ def _conv_functions(
         # -1, not a dynamic batch size: in TFLite that would be SHAPE and
         # slicing ops, which split XNNPACK's partitions.
         y = tf.reshape(y, [-1, ho, n_tiles * block, co])  # (N, Ho, tiles*block, F)
-        return (y if n_tiles * block == wo else y[:, :, :wo]), flat
+        return y if n_tiles * block == wo else y[:, :, :wo]
+
+    def forward(x, kernel, bias=None):
+        flat = windows(x)
+        y = banded_forward(flat, kernel, bias)
+        if exact is not None:
+            y = tf.cond(
+                tf.logical_and(_finite_sum(x), _all_finite(kernel)),
+                lambda: y,
+                lambda: exact.forward(x, kernel, bias)[0],
+            )
+        return y, flat
 
     def pad_dy(dy):
+        if g > 1:
+            return tf.transpose(tf.reshape(dy, [-1, g, fg]), [1, 0, 2])  # (G, N*Ho*Wo, F/G)
         if n_tiles * block == wo:
             return tf.reshape(dy, [-1, block * co])  # (N*Ho*tiles, block*F)
         dy = tf.pad(dy, [[0, 0], [0, 0], [0, n_tiles * block - wo], [0, 0]])
@@ -406,14 +481,30 @@ def _conv_functions(
 
     # Two functions, not one, so that an unused input gradient (the first
     # layer's) is pruned from the graph instead of computed.
-    def kernel_grad(dy, flat):
+    def kernel_grad(dy, flat, x):
         d_band = tf.matmul(flat, pad_dy(dy), transpose_a=True)  # (depth, block*F)
+        if g > 1:
+            return tf.reshape(tf.transpose(d_band, [1, 0, 2]), [kh, kw, ci, co])
         if place is None:
             return tf.reshape(d_band, [kh, kw, ci, co])
+        d_kernel = fold(d_band)
+        if exact is None:
+            return d_kernel
+        # A non-finite window cell or output gradient makes `d_band` non-finite
+        # (NaN * 0 is NaN), so this small check stands for one over both.
+        return tf.cond(
+            _all_finite(d_band),
+            lambda: d_kernel,
+            lambda: exact.kernel_grad(dy, exact.windows(x), x),
+        )
+
+    def fold(d_band):
         d_band = tf.reshape(d_band, [kh, tile_w, ci, block, co])
         return tf.einsum("ujv,iucvf->ijcf", tf.constant(place, d_band.dtype), d_band)
 
     def bias_grad(dy):
+        if g > 1:
+            return tf.reduce_sum(tf.reshape(dy, [-1, co]), 0)
         # BiasAddGrad on the 2-D (banded) gradient: a reduction over a few
         # wide columns, ~3x faster than summing the 4-D gradient (LeNet conv1).
         d_bias = tf.raw_ops.BiasAddGrad(out_backprop=pad_dy(dy))  # (block*F,)
@@ -432,13 +523,96 @@ def _conv_functions(
         # materialise every padded view.
         scatter = tf.function(scatter, jit_compile=True, autograph=False)
 
-    def input_grad(dy, kernel):
-        n = tf.shape(dy)[0]
-        d_tiles = tf.matmul(pad_dy(dy), banded(kernel), transpose_b=True)  # (N*Ho*tiles, depth)
-        d_tiles = tf.reshape(d_tiles, [n, ho, n_tiles, depth])
-        return d_tiles if pointwise else scatter(d_tiles)
+    def banded_input_grad(dy, kernel):
+        n = tf.shape(dy)[0] * g
+        d_tiles = tf.matmul(pad_dy(dy), banded(kernel), transpose_b=True)  # (.., depth)
+        d_tiles = tf.reshape(d_tiles, [n, ho, n_tiles, depth])  # (G*N, Ho, tiles, depth)
+        return from_groups(d_tiles if pointwise else scatter(d_tiles))
 
-    return forward, kernel_grad, input_grad, bias_grad
+    def input_grad(dy, kernel):
+        d_x = banded_input_grad(dy, kernel)
+        if exact is None:
+            return d_x
+        # The column sums of `dy` are non-finite if any of it is; they are the
+        # bias gradient, so with a bias the check costs nothing (one graph node).
+        dy_sums = tf.raw_ops.BiasAddGrad(out_backprop=pad_dy(dy))
+        return tf.cond(
+            _all_finite(dy_sums, kernel), lambda: d_x, lambda: exact.input_grad(dy, kernel)
+        )
+
+    return types.SimpleNamespace(
+        forward=forward,
+        windows=windows,
+        kernel_grad=kernel_grad,
+        input_grad=input_grad,
+        bias_grad=bias_grad,
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _depthwise_functions(
+    kernel_shape: tuple[int, int, int, int],
+    input_hw: tuple[int, int],
+    pads: Pads,
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    xla: bool,
+) -> tuple[Any, Any]:
+    """Forward and backward of a depthwise convolution (groups = input channels).
+
+    Each kernel offset is one strided view of the padded input, multiplied by
+    that offset's per-channel weights and added up: `kh*kw` elementwise ops,
+    which XLA fuses into one pass, instead of a gather of windows and a matmul
+    whose rows would be one channel long. The backward pass is autodiff of
+    the same views inside one XLA function, where the slices' gradients fuse
+    into pads and adds. Output channel `c*m + k` is channel `c`'s `k`-th
+    filter (`m = F/C`), Keras's order.
+    """
+    kh, kw = kernel_shape[:2]
+    (sh, sw), (dh, dw) = strides, dilation
+    hp, wp = input_hw[0] + sum(pads[0]), input_hw[1] + sum(pads[1])
+    ho = output_length(hp, (kh - 1) * dh + 1, 0, sh)
+    wo = output_length(wp, (kw - 1) * dw + 1, 0, sw)
+
+    def forward(x, kernel):
+        return _depthwise_sum(_pad(x, pads), kernel, (sh, sw), (dh, dw), (ho, wo))
+
+    def backward(dy, x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = forward(x, kernel)
+        return tape.gradient(y, [x, kernel], output_gradients=dy)
+
+    return _xla_if(xla, forward, backward)
+
+
+def _depthwise_sum(
+    xp: tf.Tensor,
+    kernel: tf.Tensor,
+    strides: tuple[int, int],
+    dilation: tuple[int, int],
+    out_hw: tuple[Any, Any],
+) -> tf.Tensor:
+    """Depthwise correlation of padded NHWC `xp` by offset views (see `_depthwise_functions`).
+
+    `out_hw` may hold tensors (the dynamic path).
+    """
+    kh, kw, _, co = kernel.shape
+    c = xp.shape[3]
+    m = co // c
+    (sh, sw), (dh, dw), (ho, wo) = strides, dilation, out_hw
+    weights = tf.reshape(kernel, [kh, kw, c, m])  # channel c's m filters side by side
+    y = None
+    for i in range(kh):
+        for j in range(kw):
+            top, left = i * dh, j * dw
+            view = xp[:, top : top + (ho - 1) * sh + 1 : sh, left : left + (wo - 1) * sw + 1 : sw]
+            term = tf.expand_dims(view, -1) * weights[i, j]  # (N, Ho, Wo, C, m)
+            y = term if y is None else y + term
+    if m == 1:
+        return y[..., 0]
+    shape = tf.shape(y)
+    return tf.reshape(y, tf.concat([shape[:3], [co]], 0))  # (N, Ho, Wo, F)
 
 
 def conv2d_valid(
@@ -449,15 +623,19 @@ def conv2d_valid(
     block: int | None = None,
     bias: tf.Tensor | None = None,
     pads: Pads = ((0, 0), (0, 0)),
+    groups: int = 1,
 ) -> tf.Tensor:
-    """Cross-correlation of NHWC `x` with a `(kh, kw, C, F)` kernel, zero padded by `pads`.
+    """Cross-correlation of NHWC `x` with a `(kh, kw, C/groups, F)` kernel, zero padded by `pads`.
 
     The output width is cut into blocks of `block` columns. Each block is one
     row of a matrix product: its input tile (kh rows, `(block-1)*sw + kw`
     columns, all channels) times a banded expansion of the kernel that maps
     the tile to `block` outputs of every filter. `block=1` is plain im2col.
     The tiles are gathered with one `tf.gather` of channel vectors; `bias`, if
-    given, is added to the matmul's output.
+    given, is added to the matmul's output. `groups` splits the channels as
+    Keras's `groups` does: depthwise convolutions (one input channel per
+    group) sum offset views (`_depthwise_functions`), other grouped ones
+    gather every group's windows and run one batched matmul.
 
     The backward pass is explicit so that autodiff never walks through the
     gather: the kernel gradient is one matmul against the saved tiles (folded
@@ -467,33 +645,123 @@ def conv2d_valid(
     nobody asks for (the first layer's input gradient) is pruned. With
     `XLA_CORE`, the gather of few-channel inputs and `col2im` are
     XLA-compiled, where they measured faster than TensorFlow's kernels.
+
+    Static shapes only: the index tables are built per shape and cached
+    (`_conv_functions`), so each distinct input size is traced once; see
+    `conv2d` for unknown sizes.
     """
-    if block is None and winograd_eligible(kernel.shape, strides, dilation, _out_hw(x, pads)):
-        return _winograd_conv(x, kernel, bias, pads)
-    forward, kernel_grad, input_grad, bias_grad = _conv_functions(
+    input_hw = (x.shape[1], x.shape[2])
+    if groups > 1 and kernel.shape[2] == 1:
+        forward, backward = _depthwise_functions(
+            tuple(kernel.shape), input_hw, pads, tuple(strides), tuple(dilation), XLA_CORE
+        )
+
+        @tf.custom_gradient
+        def _depthwise(x, kernel):
+            return forward(x, kernel), lambda dy: backward(dy, x, kernel)
+
+        y = _depthwise(x, kernel)
+        return y if bias is None else tf.nn.bias_add(y, bias)
+
+    if (groups, block) == (1, None) and winograd_eligible(
+        kernel.shape, strides, dilation, _out_hw(x, pads)
+    ):
+        return _winograd_or_exact(x, kernel, bias, pads)
+
+    fns = _conv_functions(
         tuple(kernel.shape),
-        (x.shape[1], x.shape[2]),
+        input_hw,
         pads,
         tuple(strides),
         tuple(dilation),
         block,
         XLA_CORE,
+        groups,
     )
     if bias is None:
 
         @tf.custom_gradient
         def _conv(x, kernel):
-            y, flat = forward(x, kernel)
-            return y, lambda dy: (input_grad(dy, kernel), kernel_grad(dy, flat))
+            y, flat = fns.forward(x, kernel)
+            return y, lambda dy: (fns.input_grad(dy, kernel), fns.kernel_grad(dy, flat, x))
 
         return _conv(x, kernel)
 
     @tf.custom_gradient
     def _conv_bias(x, kernel, bias):
-        y, flat = forward(x, kernel, bias)
-        return y, lambda dy: (input_grad(dy, kernel), kernel_grad(dy, flat), bias_grad(dy))
+        y, flat = fns.forward(x, kernel, bias)
+        return y, lambda dy: (
+            fns.input_grad(dy, kernel),
+            fns.kernel_grad(dy, flat, x),
+            fns.bias_grad(dy),
+        )
 
     return _conv_bias(x, kernel, bias)
+
+
+def _dynamic_pads(n: Any, k: int, s: int, padding: str | Pads, axis: int) -> tuple[Any, Any]:
+    """`resolve_padding` for one axis whose length `n` may be a tensor."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        total = tf.maximum(((n + s - 1) // s - 1) * s + k - n, 0)
+        return total // 2, total - total // 2
+    return padding[axis]  # type: ignore[index]
+
+
+def conv2d_dynamic(
+    x: tf.Tensor,
+    kernel: tf.Tensor,
+    strides: tuple[int, int] = (1, 1),
+    padding: str | Pads = "valid",
+    dilation: tuple[int, int] = (1, 1),
+    bias: tf.Tensor | None = None,
+    groups: int = 1,
+) -> tf.Tensor:
+    """`conv2d` for inputs whose height or width is unknown when traced.
+
+    Shape-polymorphic: the padding and output size are computed from
+    `tf.shape` at run time, each kernel offset is one strided slice with
+    dynamic bounds, and the slices are concatenated into im2col rows for one
+    matmul (a batched one per group; depthwise kernels multiply and add the
+    slices instead). One trace serves every image size, and autodiff gives
+    the gradients. Exported to TFLite it is SHAPE, arithmetic, PAD,
+    STRIDED_SLICE, CONCATENATION and FULLY_CONNECTED/BATCH_MATMUL ops.
+    """
+    kh, kw, cg, co = kernel.shape
+    c = x.shape[3]
+    (sh, sw), (dh, dw) = strides, dilation
+    ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    shape = tf.shape(x)
+    h = x.shape[1] if x.shape[1] is not None else shape[1]
+    w = x.shape[2] if x.shape[2] is not None else shape[2]
+    top, bottom = _dynamic_pads(h, ekh, sh, padding, 0)
+    left, right = _dynamic_pads(w, ekw, sw, padding, 1)
+    xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    ho = (h + top + bottom - ekh) // sh + 1
+    wo = (w + left + right - ekw) // sw + 1
+    if groups > 1 and cg == 1:
+        y = _depthwise_sum(xp, kernel, (sh, sw), (dh, dw), (ho, wo))
+        return y if bias is None else tf.nn.bias_add(y, bias)
+    views = [
+        xp[:, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    flat = tf.concat(views, axis=-1) if len(views) > 1 else views[0]  # (N, Ho, Wo, kh*kw*C)
+    out_shape = tf.concat([tf.shape(flat)[:3], [co]], 0)
+    if groups == 1:
+        y = tf.matmul(tf.reshape(flat, [-1, kh * kw * c]), tf.reshape(kernel, [-1, co]))
+    else:
+        fg = co // groups
+        flat = tf.reshape(flat, [-1, kh * kw, groups, cg])  # (N*Ho*Wo, kh*kw, G, C/G)
+        flat = tf.reshape(tf.transpose(flat, [2, 0, 1, 3]), [groups, -1, kh * kw * cg])
+        k = tf.transpose(tf.reshape(kernel, [kh * kw * cg, groups, fg]), [1, 0, 2])
+        y = tf.matmul(flat, k)  # (G, N*Ho*Wo, F/G)
+        y = tf.reshape(tf.transpose(y, [1, 0, 2]), [-1, co])  # (N*Ho*Wo, F)
+    if bias is not None:
+        y = tf.nn.bias_add(y, bias)
+    return tf.reshape(y, out_shape)  # (N, Ho, Wo, F)
 
 
 def conv2d(
@@ -503,12 +771,23 @@ def conv2d(
     padding: str | Pads = "valid",
     dilation: tuple[int, int] = (1, 1),
     bias: tf.Tensor | None = None,
+    groups: int = 1,
 ) -> tf.Tensor:
-    """NHWC cross-correlation with Keras/TensorFlow padding semantics, plus `bias`."""
+    """NHWC cross-correlation with Keras/TensorFlow padding semantics, plus `bias`.
+
+    `kernel` is `(kh, kw, C/groups, F)`. Inputs of static height and width
+    take `conv2d_valid` (index tables built per shape, cached); when either
+    is unknown at trace time (a model on `(None, None, C)` images traced by
+    Keras with `reduce_retracing`, or a `tf.function` with a relaxed
+    signature), `conv2d_dynamic`. Tracing stays bounded either way: at most
+    one trace per concrete shape, and one for all the unknown ones.
+    """
+    if x.shape[1] is None or x.shape[2] is None:
+        return conv2d_dynamic(x, kernel, strides, padding, dilation, bias, groups)
     kh, kw = kernel.shape[0], kernel.shape[1]
     eff = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
     pads = resolve_padding(padding, (x.shape[1], x.shape[2]), eff, strides)
-    return conv2d_valid(x, kernel, strides, dilation, bias=bias, pads=pads)
+    return conv2d_valid(x, kernel, strides, dilation, bias=bias, pads=pads, groups=groups)
 
 
 def _reduce_views(views: list[tf.Tensor], mode: str) -> tf.Tensor:
@@ -861,9 +1140,12 @@ def _winograd_functions(
 
     A pixel enters only the transformed values of the outputs whose windows
     hold it (F(2x2, 3x3)'s transforms are that sparse; larger tiles' are
-    not), so a NaN reaches exactly those outputs, as in Keras. An infinite
-    pixel, though, meets both signs of the transform (inf - inf) and gives
-    NaN where a direct sum gives +-inf.
+    not), so a NaN reaches exactly those outputs, as in Keras, and a NaN of
+    the output gradient exactly the input gradients whose windows hold it.
+    An infinite value, though, meets both signs of the transforms (inf - inf)
+    and gives NaN where a direct sum gives +-inf: `_winograd_or_exact` sends
+    non-finite inputs and kernels to im2col; an infinite output gradient
+    still gives NaN where Keras gives +-inf.
     """
     _, _, ci, co = kernel_shape
     h, w = input_hw
@@ -937,6 +1219,23 @@ def _winograd_functions(
 
     forward, transformed_grad, input_grad = _xla_if(True, forward, transformed_grad, input_grad)
     return forward, transformed_grad, kernel_grad, input_grad, bias_grad
+
+
+def _winograd_or_exact(
+    x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None, pads: Pads
+) -> tf.Tensor:
+    """`_winograd_conv`, or plain im2col when `x` or `kernel` holds an Inf or NaN.
+
+    An infinite pixel meets both signs of Winograd's transforms (inf - inf)
+    and gives NaN where Keras's direct sum gives +-inf; the im2col path
+    (`block=1`, no banded zeros) propagates non-finite values as Keras does.
+    The check is one sum of the input, cheap next to the convolution.
+    """
+    return tf.cond(
+        tf.logical_and(_finite_sum(x), _all_finite(kernel)),
+        lambda: _winograd_conv(x, kernel, bias, pads),
+        lambda: conv2d_valid(x, kernel, block=1, bias=bias, pads=pads),
+    )
 
 
 def _winograd_conv(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfconv import _core
@@ -17,46 +18,89 @@ def conv2d_output_shape(
     strides: Any = 1,
     padding: Any = "valid",
     dilation_rate: Any = 1,
+    data_format: str = "channels_last",
 ) -> tuple[int | None, ...]:
-    """Output shape of `Conv2D` for an NHWC `input_shape` (pure function).
+    """Output shape of `Conv2D` for a 4-D `input_shape` (pure function).
+
+    Unknown (`None`) sizes stay unknown.
 
     Example:
 
     >>> conv2d_output_shape((None, 28, 28, 1), 6, 5, padding=2)
     (None, 28, 28, 6)
+    >>> conv2d_output_shape((None, 3, None, 32), 8, 3, data_format="channels_first")
+    (None, 8, None, 30)
     """
     kernel = _core.normalize_pair(kernel_size, "kernel_size")
+    spatial = input_shape[2:4] if data_format == "channels_first" else input_shape[1:3]
     ho, wo = _core.window_output_hw(
-        input_shape[1:3],
+        spatial,
         kernel,
         _core.normalize_pair(strides, "strides"),
         _core.normalize_padding(padding),
         _core.normalize_pair(dilation_rate, "dilation_rate"),
     )
+    if data_format == "channels_first":
+        return (input_shape[0], filters, ho, wo)
     return (input_shape[0], ho, wo, filters)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < 1
+    ):
+        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+    return int(value)
+
+
+def normalize_data_format(data_format: str | None) -> str:
+    """`data_format` as Keras resolves it: `None` is `keras.config.image_data_format()`."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    fmt = str(data_format).lower()
+    if fmt not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return fmt
 
 
 @keras.saving.register_keras_serializable(package="tfconv")
 class Conv2D(keras.layers.Layer):
     """2-D cross-correlation layer with its own sliding-window math.
 
-    A drop-in replacement for `keras.layers.Conv2D` (channels-last) that never
-    calls a built-in convolution kernel: windows are gathered with `tf.gather`
-    and multiplied with the kernel in one matrix product, and the
-    gradients are explicit (`tf.custom_gradient`) so that training stays fast.
-    Weights have Keras's shapes, so weights can be copied between the two.
+    A drop-in replacement for `keras.layers.Conv2D`: the same arguments,
+    weights of the same shapes (so weights copy both ways) and the same
+    `get_config()` (a Keras `Conv2D` config loads here and back), but no
+    built-in convolution kernel: windows are gathered with `tf.gather` and
+    multiplied with the kernel in one matrix product, and the gradients are
+    explicit (`tf.custom_gradient`) so that training stays fast. Non-finite
+    inputs reach exactly the outputs whose windows hold them, as in Keras.
 
     Args:
         filters: Number of output channels.
         kernel_size: int or `(kh, kw)`.
-        strides: int or `(sh, sw)`. Defaults to 1.
+        strides: int or `(sh, sw)`. Defaults to 1. `strides > 1` cannot be
+            combined with `dilation_rate > 1` (as in Keras).
         padding: `"valid"` (no padding), `"same"` (TensorFlow's SAME: the
             output is `ceil(n / s)` and an odd total puts the extra row or
-            column at the bottom or right), an int `p` (the book's padding: `p`
-            zero rows and columns on every side) or `(p_h, p_w)`, or per side
-            `((top, bottom), (left, right))`.
-        data_format: Only `"channels_last"` (or `None`) is supported.
+            column at the bottom or right), or, beyond Keras, an int `p` (the
+            book's padding: `p` zero rows and columns on every side),
+            `(p_h, p_w)`, or per side `((top, bottom), (left, right))`.
+        data_format: `"channels_last"` (`(batch, height, width, channels)`)
+            or `"channels_first"` (`(batch, channels, height, width)`, run by
+            transposing to channels-last and back). Defaults to
+            `keras.config.image_data_format()`.
         dilation_rate: int or `(dh, dw)`. Defaults to 1.
+        groups: Number of groups the input channels are split into; each is
+            convolved with its own `filters // groups` filters and the results
+            are concatenated, as in Keras. Input channels and `filters` must
+            both be divisible by it; `groups` equal to the input channels is a
+            depthwise convolution. The kernel is `(kh, kw, channels // groups,
+            filters)`, Keras's shape.
         activation: Activation name or callable. Defaults to `None` (linear).
         use_bias: Whether to add a bias per filter.
         kernel_initializer: Defaults to `"glorot_uniform"`.
@@ -66,15 +110,22 @@ class Conv2D(keras.layers.Layer):
         activity_regularizer: Optional regulariser for the output.
         kernel_constraint: Optional constraint for the kernel.
         bias_constraint: Optional constraint for the bias.
+        lora_rank: Keras's LoRA option; not supported (refused unless `None`).
+        lora_alpha: Keras's LoRA option; not supported (refused unless `None`).
         **kwargs: Base layer arguments (`name`, `dtype`, `trainable`, ...).
 
     Input shape:
-        4-D tensor `(batch, height, width, channels)` with static height,
-        width and channels.
+        4-D tensor `(batch, height, width, channels)` (or channels first)
+        with floating-point values; integer inputs are refused, as Keras's
+        layer refuses them. Batch, height and width may be unknown (`None`):
+        static sizes run on index tables built once per size (cached), and
+        sizes unknown when the model is traced run on a shape-polymorphic
+        path, so a model on `(None, None, C)` images serves any size with a
+        bounded number of traces. Channels must be known.
 
     Output shape:
-        4-D tensor `(batch, new_height, new_width, filters)`; see
-        `conv2d_output_shape`.
+        4-D tensor `(batch, new_height, new_width, filters)` (or channels
+        first); see `conv2d_output_shape`.
 
     Example:
 
@@ -91,6 +142,7 @@ class Conv2D(keras.layers.Layer):
         padding: Any = "valid",
         data_format: str | None = None,
         dilation_rate: Any = 1,
+        groups: int = 1,
         activation: Any = None,
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
@@ -100,22 +152,34 @@ class Conv2D(keras.layers.Layer):
         activity_regularizer: Any = None,
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
+        lora_rank: int | None = None,
+        lora_alpha: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
-        if data_format not in (None, "channels_last"):
+        self.filters = _positive_int(filters, "filters")
+        self.groups = _positive_int(groups, "groups")
+        if self.filters % self.groups:
             raise ValueError(
-                "tfconv layers support only channels-last input. "
-                f"Received: data_format={data_format!r}"
+                "`filters` must be divisible by `groups`. "
+                f"Received: filters={filters!r}, groups={groups!r}"
             )
-        self.filters = filters
+        for name, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha)):
+            if value is not None:
+                raise ValueError(
+                    f"tfconv's Conv2D does not implement LoRA; leave `{name}` unset. "
+                    f"Received: {name}={value!r}"
+                )
         self.kernel_size = _core.normalize_pair(kernel_size, "kernel_size")
         self.strides = _core.normalize_pair(strides, "strides")
         self.padding = _core.normalize_padding(padding)
         self.dilation_rate = _core.normalize_pair(dilation_rate, "dilation_rate")
-        self.data_format = "channels_last"
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides` > 1 cannot be combined with `dilation_rate` > 1 (nor can it in "
+                f"Keras). Received: strides={strides!r}, dilation_rate={dilation_rate!r}"
+            )
+        self.data_format = normalize_data_format(data_format)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -125,12 +189,21 @@ class Conv2D(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
 
+    @property
+    def _channel_axis(self) -> int:
+        return 1 if self.data_format == "channels_first" else 3
+
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self._check_input(input_shape)
-        c = input_shape[-1]
+        c = input_shape[self._channel_axis]
+        if c % self.groups:
+            raise ValueError(
+                f"The input channels ({c}) must be divisible by `groups`. "
+                f"Received: input_shape={tuple(input_shape)}, groups={self.groups}"
+            )
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(*self.kernel_size, c, self.filters),
+            shape=(*self.kernel_size, c // self.groups, self.filters),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
@@ -150,32 +223,32 @@ class Conv2D(keras.layers.Layer):
         # errors name the argument and say what was received.
         input_shape = tuple(input_shape)
         if len(input_shape) != 4:
+            layout = (
+                "channels, height, width"
+                if self._channel_axis == 1
+                else ("height, width, channels")
+            )
             raise ValueError(
-                f"{type(self).__name__} expects a 4-D (batch, height, width, channels) "
+                f"{type(self).__name__} expects a 4-D (batch, {layout}) "
                 f"input. Received: input_shape={input_shape}"
             )
-        if None in input_shape[1:]:
+        c = input_shape[self._channel_axis]
+        if c is None:
             raise ValueError(
-                f"{type(self).__name__} needs static height, width and channels. "
-                f"Received: input_shape={input_shape}"
+                f"{type(self).__name__} needs a known number of input channels (as Keras's "
+                f"Conv2D does). Received: input_shape={input_shape}"
             )
-        if self.built and input_shape[-1] != self.kernel.shape[2]:
+        if self.built and c != self.kernel.shape[2] * self.groups:
             raise ValueError(
-                f"{type(self).__name__} was built for {self.kernel.shape[2]} input channels "
-                f"but the input has {input_shape[-1]}. Received: input_shape={input_shape}"
+                f"{type(self).__name__} was built for {self.kernel.shape[2] * self.groups} "
+                f"input channels but the input has {c}. Received: input_shape={input_shape}"
             )
         self._check_fits(input_shape)
 
     def _check_fits(self, input_shape: tuple[int | None, ...]) -> None:
-        ho, wo = conv2d_output_shape(
-            input_shape,
-            self.filters,
-            self.kernel_size,
-            self.strides,
-            self.padding,
-            self.dilation_rate,
-        )[1:3]
-        if ho < 1 or wo < 1:
+        out = self.compute_output_shape(input_shape)
+        ho, wo = out[2:4] if self._channel_axis == 1 else out[1:3]
+        if (ho is not None and ho < 1) or (wo is not None and wo < 1):
             raise ValueError(
                 f"The input of {type(self).__name__} is smaller than its kernel "
                 f"{self.kernel_size} with padding {self.padding!r}: the output would be "
@@ -185,21 +258,37 @@ class Conv2D(keras.layers.Layer):
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         self._check_input(inputs.shape)
+        dtype = tf.as_dtype(inputs.dtype)
+        if not dtype.is_floating:
+            # Keras's Conv2D refuses them too (a ValueError from the kernel's
+            # dtype conversion): casting silently would hide a missing rescale.
+            raise ValueError(
+                f"{type(self).__name__} takes floating-point inputs, as keras.layers.Conv2D "
+                f"does; cast them (and scale them) first. Received: inputs.dtype={dtype.name}"
+            )
         kernel = tf.cast(self.kernel, self.compute_dtype)
         bias = tf.cast(self.bias, self.compute_dtype) if self.use_bias else None
-        y = _core.conv2d(inputs, kernel, self.strides, self.padding, self.dilation_rate, bias)
+        x = inputs
+        if self.data_format == "channels_first":
+            x = tf.transpose(x, [0, 2, 3, 1])  # (N, H, W, C)
+        y = _core.conv2d(
+            x, kernel, self.strides, self.padding, self.dilation_rate, bias, self.groups
+        )
+        if self.data_format == "channels_first":
+            y = tf.transpose(y, [0, 3, 1, 2])  # (N, F, Ho, Wo)
         if self.activation is not None:
             y = self.activation(y)
         return y
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return conv2d_output_shape(
-            input_shape,
+            tuple(input_shape),
             self.filters,
             self.kernel_size,
             self.strides,
             self.padding,
             self.dilation_rate,
+            self.data_format,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -212,6 +301,7 @@ class Conv2D(keras.layers.Layer):
                 "padding": self.padding,
                 "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
                 "activation": keras.activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
