@@ -829,7 +829,7 @@ def pool2d(
 
     if (sh, sw) == (kh, kw):
         if xp.shape[1:3] != (ho * kh, wo * kw):
-            xp = xp[:, : ho * kh, : wo * kw]  # the ragged edge no window covers
+            xp = _crop(xp, (ho * kh, wo * kw))  # the ragged edge no window covers
         y = _pool_tiled(xp, pool_hw, mode)
     else:
         forward, backward = _pool_functions(
@@ -848,6 +848,23 @@ def pool2d(
         counts = _same_counts((h, w), pool_hw, strides, pads, (ho, wo))
         return y / tf.constant(counts[None, :, :, None], dtype=y.dtype)
     return y / tf.cast(kh * kw, y.dtype)
+
+
+def _crop(x: tf.Tensor, hw: tuple[int, int]) -> tf.Tensor:
+    """`x[:, :h, :w]` whose gradient is one pad of `dy` with zeros.
+
+    TensorFlow's own gradient of the slice (`StridedSliceGrad`) is a slow
+    kernel: MNIST convnet's 2x2 max pool on 11x11x64, batch 128, spent
+    several times the whole pool's time in it (docs/bench/zoo.md).
+    """
+    h, w = hw
+    extra = [[0, 0], [0, x.shape[1] - h], [0, x.shape[2] - w], [0, 0]]
+
+    @tf.custom_gradient
+    def crop(x):
+        return x[:, :h, :w], lambda dy: tf.pad(dy, extra)
+
+    return crop(x)
 
 
 @functools.lru_cache(maxsize=512)

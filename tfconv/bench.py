@@ -442,7 +442,9 @@ def zoo(
     Returns:
         One row per model: `tfconv_ms` and `keras_ms` per step, `ratio`
         (`keras_ms / tfconv_ms`: tfconv's speed relative to Keras's), the
-        windows' `samples`, and `layers` rows when `per_layer`. A model whose
+        windows' `samples`, `output_rel_diff` (the two models' largest
+        output difference before training, relative to Keras's largest
+        output), and `layers` rows when `per_layer`. A model whose
         layers tfconv's `Conv2D` does not accept (`groups` before it existed)
         gets a `skipped` reason instead.
     """
@@ -475,6 +477,11 @@ def zoo(
         rng = np.random.default_rng(0)
         x = tf.constant(rng.random((batch, *shape), dtype=np.float32))
         y = tf.constant(rng.integers(0, 10, batch))
+        # Same architecture, same weights: the same function (checked, not assumed).
+        ref = theirs(x, training=False).numpy()
+        row["output_rel_diff"] = float(
+            np.abs(mine(x, training=False).numpy() - ref).max() / max(np.abs(ref).max(), 1e-30)
+        )
         contenders = {"tfconv": _zoo_train_step(mine), "keras": _zoo_train_step(theirs)}
         for step in contenders.values():
             for _ in range(2):  # tracing, then XLA's compilations on first call
@@ -544,6 +551,7 @@ def zoo_section(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[st
         if "skipped" in w:
             row["skipped"] = w["skipped"]
         else:
+            row["output_rel_diff"] = w["output_rel_diff"]
             row["wall"] = {k: w[k] for k in ("tfconv_ms", "keras_ms", "ratio", "samples")}
             row["cpu_1t"] = {k: v for k, v in c.items() if k not in row}
             print_fn(
