@@ -436,7 +436,8 @@ def zoo(
         models: Names from `ZOO` to run (default all).
         per_layer: Also time each tfconv conv/pool layer's forward and
             forward+backward pass at its input shape against Keras's layer
-            (only the first such layer of each model when `quick`).
+            (when `quick`, only the first model's first such layer: each
+            timed layer costs two more traces and compilations).
         print_fn: Progress lines.
 
     Returns:
@@ -508,7 +509,7 @@ def zoo(
         if per_layer:
             row["layers"] = []
             for a, b in zip(mine.layers, theirs.layers, strict=True):
-                if not isinstance(a, ours) or (quick and row["layers"]):
+                if not isinstance(a, ours) or (quick and (row["layers"] or rows)):
                     continue
                 xa = tf.constant(rng.random((batch, *a.input.shape[1:]), dtype=np.float32))
                 timing = _layer_timings(
