@@ -12,10 +12,11 @@ Shape arithmetic lives in pure functions (`normalize_*`, `output_length`,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -306,6 +307,25 @@ def _positions(index: np.ndarray) -> tf.Tensor:
     return tf.constant(index.astype(dtype))
 
 
+_NONFINITE_CHECKS = [True]
+
+
+@contextlib.contextmanager
+def nonfinite_checks(enabled: bool) -> Iterator[None]:
+    """Turns the banded path's non-finite checks on or off for what is traced inside.
+
+    On by default. TFLite export traces with them off: the file keeps the
+    plain banded product (a NaN or Inf input may then reach a few more outputs
+    of its tile row) instead of a reduction and an IF op per layer that would
+    split XNNPACK's partitions.
+    """
+    _NONFINITE_CHECKS.append(bool(enabled))
+    try:
+        yield
+    finally:
+        _NONFINITE_CHECKS.pop()
+
+
 def _all_finite(*tensors: tf.Tensor) -> tf.Tensor:
     """Whether every value of `tensors` is finite (a scalar bool); for small tensors."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
@@ -463,7 +483,7 @@ def _conv_functions(
     def forward(x, kernel, bias=None):
         flat = windows(x)
         y = banded_forward(flat, kernel, bias)
-        if exact is not None:
+        if exact is not None and _NONFINITE_CHECKS[-1]:
             y = tf.cond(
                 tf.logical_and(_finite_sum(x), _all_finite(kernel)),
                 lambda: y,
@@ -488,7 +508,7 @@ def _conv_functions(
         if place is None:
             return tf.reshape(d_band, [kh, kw, ci, co])
         d_kernel = fold(d_band)
-        if exact is None:
+        if exact is None or not _NONFINITE_CHECKS[-1]:
             return d_kernel
         # A non-finite window cell or output gradient makes `d_band` non-finite
         # (NaN * 0 is NaN), so this small check stands for one over both.
@@ -531,7 +551,7 @@ def _conv_functions(
 
     def input_grad(dy, kernel):
         d_x = banded_input_grad(dy, kernel)
-        if exact is None:
+        if exact is None or not _NONFINITE_CHECKS[-1]:
             return d_x
         # The column sums of `dy` are non-finite if any of it is; they are the
         # bias gradient, so with a bias the check costs nothing (one graph node).
@@ -563,10 +583,10 @@ def _depthwise_functions(
     Each kernel offset is one strided view of the padded input, multiplied by
     that offset's per-channel weights and added up: `kh*kw` elementwise ops,
     which XLA fuses into one pass, instead of a gather of windows and a matmul
-    whose rows would be one channel long. The backward pass is autodiff of
-    the same views inside one XLA function, where the slices' gradients fuse
-    into pads and adds. Output channel `c*m + k` is channel `c`'s `k`-th
-    filter (`m = F/C`), Keras's order.
+    whose rows would be one channel long. The backward pass is explicit: the
+    kernel gradient sums each view times the output gradient, the input
+    gradient pads each offset's share back into place and adds them. Output
+    channel `c*m + k` is channel `c`'s `k`-th filter (`m = F/C`), Keras's order.
     """
     kh, kw = kernel_shape[:2]
     (sh, sw), (dh, dw) = strides, dilation
@@ -574,16 +594,63 @@ def _depthwise_functions(
     ho = output_length(hp, (kh - 1) * dh + 1, 0, sh)
     wo = output_length(wp, (kw - 1) * dw + 1, 0, sw)
 
+    (top, _), (left, _) = pads
+    h, w = input_hw
+    span_h, span_w = (ho - 1) * sh + 1, (wo - 1) * sw + 1
+
     def forward(x, kernel):
         return _depthwise_sum(_pad(x, pads), kernel, (sh, sw), (dh, dw), (ho, wo))
 
-    def backward(dy, x, kernel):
-        with tf.GradientTape() as tape:
-            tape.watch([x, kernel])
-            y = forward(x, kernel)
-        return tape.gradient(y, [x, kernel], output_gradients=dy)
+    def views(x):
+        xp = _pad(x, pads)
+        for i in range(kh):
+            for j in range(kw):
+                r, q = i * dh, j * dw
+                yield xp[:, r : r + span_h : sh, q : q + span_w : sw]  # (N, Ho, Wo, C)
 
-    return _xla_if(xla, forward, backward)
+    def input_grad(dy, kernel, x):
+        # The transpose of `forward`, written like it: the output gradient,
+        # spread out by the strides and padded by the window's extent, read
+        # through one view per offset (flipped) and multiplied and added. XLA
+        # fuses that into one pass; autodiff's or a scatter's pads and adds
+        # measured several times slower.
+        c = x.shape[3]  # only its shape is used
+        m = kernel.shape[3] // c
+        dyd = _dilate(dy, (sh, sw))  # (N, span_h, span_w, C*m)
+        ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+        padded = tf.pad(
+            dyd, [[0, 0], [ekh - 1, hp - span_h], [ekw - 1, wp - span_w], [0, 0]]
+        )  # (N, Hp + ekh - 1, Wp + ekw - 1, C*m)
+        weights = tf.reshape(kernel, [kh, kw, c * m])
+        d_xp = None
+        for i in range(kh):
+            for j in range(kw):
+                r, q = ekh - 1 - i * dh, ekw - 1 - j * dw
+                term = padded[:, r : r + hp, q : q + wp] * weights[i, j]  # (N, Hp, Wp, C*m)
+                d_xp = term if d_xp is None else d_xp + term
+        if m > 1:
+            d_xp = tf.reduce_sum(tf.reshape(d_xp, [-1, hp, wp, c, m]), axis=-1)
+        return d_xp[:, top : top + h, left : left + w]  # (N, H, W, C)
+
+    def kernel_grad(dy, x):
+        c = x.shape[3]
+        m = dy.shape[3] // c
+        dy = tf.reshape(dy, [-1, c, m])  # (N*Ho*Wo, C, m)
+        ones = tf.ones([1, tf.shape(dy)[0]], dy.dtype)
+        d_weights = []
+        for view in views(x):
+            product = tf.reshape(tf.reshape(view, [-1, c, 1]) * dy, [-1, c * m])
+            # The column sum as a matmul by ones: oneDNN's is several times
+            # faster than a reduction over the leading axis (TensorFlow's or XLA's).
+            d_weights.append(tf.matmul(ones, product))  # (1, C*m)
+        return tf.reshape(tf.stack(d_weights), [kh, kw, 1, c * m])
+
+    forward, input_grad = _xla_if(xla, forward, input_grad)
+
+    def backward(dy, x, kernel):
+        return input_grad(dy, kernel, x), kernel_grad(dy, x)
+
+    return forward, backward
 
 
 def _depthwise_sum(

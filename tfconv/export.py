@@ -558,9 +558,13 @@ def _convert_tflite(
     import tensorflow as tf
 
     fn = module.serve_float if quantize == "int8" else module.serve
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [fn.get_concrete_function()], module
-    )
+    from tfconv import _core
+
+    # Traced without the conv core's non-finite checks: a reduction and an IF
+    # op per layer would split XNNPACK's partitions (see nonfinite_checks).
+    with _core.nonfinite_checks(False):
+        concrete = fn.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     # Never SELECT_TF_OPS: a Flex op must fail here rather than ship silently.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False

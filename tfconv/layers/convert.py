@@ -10,14 +10,27 @@ from tfconv.layers.average_pool2d import AvgPool2D
 from tfconv.layers.conv2d import Conv2D
 from tfconv.layers.max_pool2d import MaxPool2D
 
+# tfconv's class for each of Keras's built-in layer classes, by class name.
+_SWAPS = {
+    "Conv2D": Conv2D,
+    "MaxPooling2D": MaxPool2D,
+    "AveragePooling2D": AvgPool2D,
+}
 
-def keras_equivalents() -> dict[type, type]:
-    """Keras's layer classes and the tfconv classes that replace them."""
-    return {
-        keras.layers.Conv2D: Conv2D,
-        keras.layers.MaxPooling2D: MaxPool2D,
-        keras.layers.AveragePooling2D: AvgPool2D,
-    }
+
+def keras_equivalents() -> dict[str, type]:
+    """The names of Keras's layer classes that `replace_in` swaps, with tfconv's classes."""
+    return dict(_SWAPS)
+
+
+def _swap_for(layer: Any) -> type | None:
+    # Keras's own classes only (by module and name, so that this module never
+    # touches Keras's convolution layers): subclasses and other libraries'
+    # layers of the same name are cloned unchanged.
+    cls = type(layer)
+    if cls.__module__.split(".")[0] != "keras":
+        return None
+    return _SWAPS.get(cls.__name__)
 
 
 def load_model(filepath: Any, **kwargs: Any) -> keras.Model:
@@ -57,10 +70,9 @@ def replace_in(model: keras.Model) -> keras.Model:
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
-    swaps = keras_equivalents()
 
     def clone(layer: Any) -> Any:
-        cls = swaps.get(type(layer), type(layer))
+        cls = _swap_for(layer) or type(layer)
         return cls.from_config(layer.get_config())
 
     converted = keras.models.clone_model(model, clone_function=clone, recursive=True)
