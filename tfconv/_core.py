@@ -1313,8 +1313,12 @@ def _winograd_or_exact(
     An infinite pixel meets both signs of Winograd's transforms (inf - inf)
     and gives NaN where Keras's direct sum gives +-inf; the im2col path
     (`block=1`, no banded zeros) propagates non-finite values as Keras does.
-    The check is one sum of the input, cheap next to the convolution.
+    The check is one sum of the input, cheap next to the convolution; with
+    `nonfinite_checks(False)` (TFLite export) it is left out, and an infinite
+    input may give NaN where Keras gives +-inf (NaN inputs stay exact).
     """
+    if not _NONFINITE_CHECKS[-1]:
+        return _winograd_conv(x, kernel, bias, pads)
     return tf.cond(
         tf.logical_and(_finite_sum(x), _all_finite(kernel)),
         lambda: _winograd_conv(x, kernel, bias, pads),
