@@ -1,6 +1,6 @@
 """The zoo's convolutions one by one: tfconv's im2col vs Winograd vs Keras, one-thread CPU ms.
 
-    python benchmarks/profile_zoo.py [--repeats 3] [--number 5] [--only NAME]
+    python benchmarks/profile_zoo.py [--repeats 3] [--number 5] [--only NAME] [--trace]
 
 Times forward, and forward plus backward (input gradient included unless the
 layer is a model's first), of each 3x3 conv shape in `tfconv bench`'s layer
@@ -8,7 +8,9 @@ zoo with tfconv's layers on the im2col path (`TFCONV_WINOGRAD=0`'s) and on
 the Winograd F(2x2, 3x3) path, against Keras's layer with the same weights.
 TensorFlow is pinned to one thread and timed by process CPU time, the steady
 measure on a shared machine. The path is chosen when a layer is traced, so
-each contender is a separate layer traced under its own setting.
+each contender is a separate layer traced under its own setting. `--trace`
+also prints, per shape and path, the per-op totals of tfconv's
+forward+backward from a `tf.profiler` trace (`profile_step.op_totals`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--number", type=int, default=5)
     parser.add_argument("--only", default=None, help="run the shapes whose name contains this")
+    parser.add_argument("--trace", action="store_true", help="per-op totals of tfconv's f+b")
     args = parser.parse_args(argv)
 
     import keras
@@ -71,7 +74,35 @@ def main(argv: list[str] | None = None) -> int:
                 f"{t['tfconv_fwd_bwd_ms']:8.2f} {t['keras_fwd_bwd_ms']:8.2f}",
                 flush=True,
             )
+            if args.trace:
+                _print_trace(mine, x, input_grad)
     return 0
+
+
+def _print_trace(layer, x, input_grad: bool, steps: int = 5, top: int = 8) -> None:
+    """Per-op milliseconds of `layer`'s forward+backward, from a `tf.profiler` trace."""
+    import tempfile
+
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from profile_step import op_totals
+
+    @tf.function
+    def fwd_bwd(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(layer(x)))
+        return tape.gradient(loss, ([x] if input_grad else []) + layer.trainable_variables)
+
+    fwd_bwd(x)
+    logdir = tempfile.mkdtemp(prefix="tfconv_profile_zoo_")
+    tf.profiler.experimental.start(logdir)
+    for _ in range(steps):
+        [g.numpy() for g in fwd_bwd(x)]
+    tf.profiler.experimental.stop()
+    for kind, ms in op_totals(logdir, steps).most_common(top):
+        print(f"    {ms:8.2f} ms  {kind}")
 
 
 if __name__ == "__main__":
