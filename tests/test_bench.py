@@ -23,8 +23,9 @@ def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monke
     monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
     assert cli.main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "bench.json").read_text())
-    sections = ("layers_training", "layers_training_single_thread", "layer_micro", "pipeline",
-                "throughput", "roofline", "time_to_accuracy", "inference", "ops")  # fmt: skip
+    sections = ("layers_training", "layers_training_single_thread", "layer_micro", "zoo",
+                "pipeline", "throughput", "roofline", "time_to_accuracy", "inference",
+                "ops")  # fmt: skip
     for section in sections:
         assert results[section], section
         numbers = _finite_numbers(results[section])
@@ -35,6 +36,32 @@ def test_quick_suite_writes_numbers_for_every_section(data_root, tmp_path, monke
     assert "| tfconv |" in (tmp_path / "bench.md").read_text()
     for sweep in results["throughput"].values():
         assert sweep["best"]["examples_per_sec"] > 0
+    _check_zoo(results["zoo"], (tmp_path / "bench.md").read_text())
+
+
+def _check_zoo(rows, markdown):
+    import inspect
+
+    from tfconv import layers as tl
+
+    assert [r["model"] for r in rows] == [entry[0] for entry in bench.ZOO]
+    has_groups = "groups" in inspect.signature(tl.Conv2D.__init__).parameters
+    for row in rows:
+        if "skipped" in row:  # only the grouped convs, and only before `groups` existed
+            assert row["model"].startswith(("grouped", "depthwise")) and not has_groups, row
+            continue
+        # Both contenders computed the same function from the same weights
+        # (float32 sums in another order), and were timed both ways.
+        assert row["output_rel_diff"] < 1e-4, row
+        for clock in ("cpu_1t", "wall"):
+            assert row[clock]["tfconv_ms"] > 0 and row[clock]["keras_ms"] > 0, row
+            assert row[clock]["ratio"] == row[clock]["keras_ms"] / row[clock]["tfconv_ms"]
+        # quick: the first model's first conv/pool layer only
+        for layer in row["cpu_1t"]["layers"]:
+            assert layer["tfconv_fwd_bwd_ms"] > 0 and layer["keras_fwd_bwd_ms"] > 0
+        assert f"| {row['model']} |" in markdown
+    assert len(rows[0]["cpu_1t"]["layers"]) == 1
+    assert "## 1b. Layer zoo" in markdown
 
 
 def test_time_to_accuracy_keeps_the_recipe_length(monkeypatch):

@@ -8,6 +8,8 @@ Sections (each a function returning a JSON-friendly dict):
 
 1. `layers_training` and `layer_micro`: LeNet training with tfconv's layers
    vs Keras's, and forward/backward microbenchmarks of the layers;
+   1b. `zoo_section`: one training step of common architectures (`ZOO`) with
+   tfconv's layers vs Keras's, one-thread CPU time and wall time, per layer too;
 2. `pipeline`: tfconv's `tf.data` pipeline vs a naive one, and the share of a
    training epoch spent waiting for input;
 3. `roofline`: measured float32 matmul FLOP/s, LeNet's FLOPs per training
@@ -34,14 +36,19 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _best_time(fn: Callable[[], Any], repeats: int = 5, number: int = 1) -> float:
+def _best_time(
+    fn: Callable[[], Any],
+    repeats: int = 5,
+    number: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Best of `repeats` timings of `number` calls, in seconds per call."""
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(number):
             fn()
-        best = min(best, (time.perf_counter() - start) / number)
+        best = min(best, (clock() - start) / number)
     return best
 
 
@@ -131,7 +138,7 @@ import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 from tfconv import bench
-result = bench.layers_training(cpu_time=True, **json.loads(sys.argv[1]))
+result = getattr(bench, sys.argv[1])(cpu_time=True, **json.loads(sys.argv[2]))
 print("RESULT " + json.dumps(result))
 """
 
@@ -146,6 +153,11 @@ def layers_training_single_thread(**kwargs: Any) -> dict[str, Any]:
     thread does not. Takes `layers_training`'s keyword arguments but `cpu_time`
     and `print_fn`.
     """
+    return _single_thread("layers_training", kwargs)
+
+
+def _single_thread(function: str, kwargs: dict[str, Any]) -> Any:
+    """`tfconv.bench.<function>(cpu_time=True, **kwargs)` in a one-thread TensorFlow process."""
     import json
     import os
     import subprocess
@@ -153,7 +165,7 @@ def layers_training_single_thread(**kwargs: Any) -> dict[str, Any]:
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
-        [sys.executable, "-c", _SINGLE_THREAD, json.dumps(kwargs)],
+        [sys.executable, "-c", _SINGLE_THREAD, function, json.dumps(kwargs)],
         capture_output=True,
         text=True,
         env=env,
@@ -196,27 +208,8 @@ def layer_micro(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[st
         layer_a(x)
         layer_b(x)
         layer_b.set_weights(layer_a.get_weights())
-        out = {}
-        for name, layer in (("tfconv", layer_a), ("keras", layer_b)):
-            fwd = tf.function(lambda x, layer=layer: layer(x))
-
-            @tf.function
-            def fwd_bwd(x, layer=layer):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = tf.reduce_sum(tf.square(layer(x)))
-                return tape.gradient(y, [x, *layer.trainable_variables])
-
-            fwd(x)
-            fwd_bwd(x)
-            repeats, number = (2, 2) if quick else (5, 5)
-            out[f"{name}_fwd_ms"] = 1e3 * _best_time(lambda f=fwd: f(x).numpy(), repeats, number)
-            out[f"{name}_fwd_bwd_ms"] = 1e3 * _best_time(
-                lambda f=fwd_bwd: [g.numpy() for g in f(x)], repeats, number
-            )
-        out["fwd_speedup"] = out["keras_fwd_ms"] / out["tfconv_fwd_ms"]
-        out["fwd_bwd_speedup"] = out["keras_fwd_bwd_ms"] / out["tfconv_fwd_bwd_ms"]
-        return out
+        repeats, number = (2, 2) if quick else (5, 5)
+        return _layer_timings(layer_a, layer_b, x, repeats, number)
 
     rows = []
     rng = tf.random.Generator.from_seed(0)
@@ -243,6 +236,368 @@ def layer_micro(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[st
             rows.append(row)
             print_fn(f"  {row['layer']:18s} {row['input']}: fwd+bwd x{row['fwd_bwd_speedup']:.2f}")
     return rows
+
+
+def _layer_timings(
+    layer_a: Any,
+    layer_b: Any,
+    x: Any,
+    repeats: int,
+    number: int,
+    input_grad: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
+    """Forward and forward+backward ms of two built layers with the same weights.
+
+    The backward pass asks for the gradients of the layer's weights, and of
+    its input unless `input_grad` is false (a model's first layer never needs
+    it, and tfconv's conv prunes it).
+    """
+    import tensorflow as tf
+
+    out = {}
+    for name, layer in (("tfconv", layer_a), ("keras", layer_b)):
+        fwd = tf.function(lambda x, layer=layer: layer(x))
+
+        @tf.function
+        def fwd_bwd(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = tf.reduce_sum(tf.square(layer(x)))
+            return tape.gradient(y, ([x] if input_grad else []) + list(layer.trainable_variables))
+
+        for _ in range(2):  # tracing, then XLA's compilation on first call
+            fwd(x)
+            fwd_bwd(x)
+        out[f"{name}_fwd_ms"] = 1e3 * _best_time(
+            lambda f=fwd: f(x).numpy(), repeats, number, clock
+        )
+        out[f"{name}_fwd_bwd_ms"] = 1e3 * _best_time(
+            lambda f=fwd_bwd: [g.numpy() for g in f(x)], repeats, number, clock
+        )
+    out["fwd_speedup"] = out["keras_fwd_ms"] / out["tfconv_fwd_ms"]
+    out["fwd_bwd_speedup"] = out["keras_fwd_bwd_ms"] / out["tfconv_fwd_bwd_ms"]
+    return out
+
+
+# --------------------------------------------------------------------------
+# 1b. The layer zoo: common architectures, tfconv's layers vs Keras's
+# --------------------------------------------------------------------------
+#
+# Each builder takes the module whose Conv2D / MaxPooling2D / AveragePooling2D
+# it uses (`tfconv.layers` or `keras.layers`; everything else is Keras's) and
+# the input shape, so both contenders have one architecture and one weight
+# order.
+
+
+def _zoo_head(x: Any) -> Any:
+    import keras
+
+    return keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))
+
+
+def _zoo_lenet(layers: Any, shape: tuple[int, int, int]) -> Any:
+    from tfconv import layers as tl
+    from tfconv import models
+
+    return models.build("lenet", layers="tfconv" if layers is tl else "keras")
+
+
+def _zoo_mnist_convnet(layers: Any, shape: tuple[int, int, int]) -> Any:
+    """Keras's "Simple MNIST convnet" example (logits instead of a softmax)."""
+    import keras
+
+    inputs = keras.Input(shape)
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = keras.layers.Dropout(0.5)(keras.layers.Flatten()(x))
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="mnist_convnet")
+
+
+def _zoo_vgg_block(layers: Any, shape: tuple[int, int, int]) -> Any:
+    import keras
+
+    inputs = keras.Input(shape)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(inputs)
+    x = layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(128, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    return keras.Model(inputs, _zoo_head(x), name="vgg_block")
+
+
+def _zoo_resnet_pair(layers: Any, shape: tuple[int, int, int]) -> Any:
+    """Two ResNet basic blocks: 64 channels, then 128 at stride 2 with a 1x1/2 shortcut."""
+    import keras
+
+    kl = keras.layers
+
+    def conv_bn(x: Any, filters: int, kernel: int, strides: int = 1) -> Any:
+        x = layers.Conv2D(filters, kernel, strides, padding="same", use_bias=False)(x)
+        return kl.BatchNormalization()(x)
+
+    inputs = keras.Input(shape)
+    x = kl.ReLU()(conv_bn(inputs, 64, 3))
+    x = kl.ReLU()(kl.Add()([conv_bn(x, 64, 3), inputs]))
+    y = kl.ReLU()(conv_bn(x, 128, 3, 2))
+    x = kl.ReLU()(kl.Add()([conv_bn(y, 128, 3), conv_bn(x, 128, 1, 2)]))
+    return keras.Model(inputs, _zoo_head(x), name="resnet_pair")
+
+
+def _zoo_grouped(groups: int | None) -> Callable[[Any, tuple[int, int, int]], Any]:
+    """A 3x3 "same" conv with `groups` groups (None: depthwise, one per channel)."""
+
+    def build(layers: Any, shape: tuple[int, int, int]) -> Any:
+        import keras
+
+        inputs = keras.Input(shape)
+        x = layers.Conv2D(
+            shape[-1], 3, padding="same", activation="relu", groups=groups or shape[-1]
+        )(inputs)
+        return keras.Model(inputs, _zoo_head(x), name=f"grouped_{groups or 'depthwise'}")
+
+    return build
+
+
+def _zoo_stem(layers: Any, shape: tuple[int, int, int]) -> Any:
+    """An ImageNet stem: 7x7/2 "same" conv, batch norm, ReLU, 3x3/2 max pool."""
+    import keras
+
+    inputs = keras.Input(shape)
+    x = layers.Conv2D(64, 7, 2, padding="same", use_bias=False)(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = layers.MaxPooling2D(3, 2, padding="same")(x)
+    return keras.Model(inputs, _zoo_head(x), name="stem")
+
+
+# (name, builder, input shape, batch size, quick input shape)
+ZOO: tuple[tuple[str, Callable[[Any, tuple[int, int, int]], Any], tuple[int, int, int], int,
+                 tuple[int, int, int]], ...] = (
+    ("lenet", _zoo_lenet, (28, 28, 1), 256, (28, 28, 1)),
+    ("mnist_convnet", _zoo_mnist_convnet, (28, 28, 1), 128, (28, 28, 1)),
+    ("vgg_block", _zoo_vgg_block, (32, 32, 3), 64, (8, 8, 3)),
+    ("resnet_pair", _zoo_resnet_pair, (32, 32, 64), 64, (8, 8, 64)),
+    ("grouped3x3_g4", _zoo_grouped(4), (56, 56, 64), 16, (8, 8, 64)),
+    ("depthwise3x3", _zoo_grouped(None), (56, 56, 64), 16, (8, 8, 64)),
+    ("stem7x7", _zoo_stem, (224, 224, 3), 8, (16, 16, 3)),
+)  # fmt: skip
+
+
+def _zoo_train_step(model: Any) -> Any:
+    """One training step of `model` (forward, backward, SGD with momentum) as a tf.function.
+
+    What `model.fit` runs per batch, without its callbacks and metrics, whose
+    cost is the same for both contenders.
+    """
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return step
+
+
+def zoo(
+    quick: bool = False,
+    cpu_time: bool = False,
+    rounds: int | None = None,
+    steps: int | None = None,
+    models: list[str] | None = None,
+    per_layer: bool = False,
+    print_fn: PrintFn = _quiet,
+) -> list[dict[str, Any]]:
+    """Training-step milliseconds of the `ZOO` models, tfconv's layers vs Keras's.
+
+    Both models of a pair are built by one function, Keras's gets tfconv's
+    weights, and their timed windows of `steps` steps alternate for `rounds`
+    rounds (the order flipping every round), so that a shared machine's noise
+    falls on both. Each contender's fastest window is reported: noise only
+    ever adds time.
+
+    Args:
+        quick: Batch 2 and small images (`ZOO`'s quick shapes), one round of
+            one step: checks that every model runs.
+        cpu_time: Time with process CPU time (pin TensorFlow to one thread
+            first, as `_single_thread` does) instead of the wall clock.
+        rounds: Timed windows per contender (default 5, quick 1).
+        steps: Training steps per window (default 5, quick 1).
+        models: Names from `ZOO` to run (default all).
+        per_layer: Also time each tfconv conv/pool layer's forward and
+            forward+backward pass at its input shape against Keras's layer
+            (when `quick`, only the first model's first such layer: each
+            timed layer costs two more traces and compilations).
+        print_fn: Progress lines.
+
+    Returns:
+        One row per model: `tfconv_ms` and `keras_ms` per step, `ratio`
+        (`keras_ms / tfconv_ms`: tfconv's speed relative to Keras's), the
+        windows' `samples`, `output_rel_diff` (the two models' largest
+        output difference before training, relative to Keras's largest
+        output), and `layers` rows when `per_layer`. A model whose
+        layers tfconv's `Conv2D` does not accept (`groups` before it existed)
+        gets a `skipped` reason instead.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfconv import layers as tl
+
+    clock = time.process_time if cpu_time else time.perf_counter
+    rounds = rounds or (1 if quick else 5)
+    steps = steps or (1 if quick else 5)
+    ours = (tl.Conv2D, tl.MaxPool2D, tl.AvgPool2D)
+    rows: list[dict[str, Any]] = []
+    for name, build, full_shape, full_batch, quick_shape in ZOO:
+        if models and name not in models:
+            continue
+        shape, batch = (quick_shape, 2) if quick else (full_shape, full_batch)
+        row: dict[str, Any] = {"model": name, "batch_size": batch, "input_shape": list(shape)}
+        keras.utils.set_random_seed(0)
+        try:
+            mine = build(tl, shape)
+        except (TypeError, ValueError) as e:
+            row["skipped"] = f"tfconv's layers cannot build it: {e}"
+            rows.append(row)
+            print_fn(f"  {name:14s} skipped: {row['skipped']}")
+            continue
+        theirs = build(keras.layers, shape)
+        theirs.set_weights(mine.get_weights())
+        rng = np.random.default_rng(0)
+        x = tf.constant(rng.random((batch, *shape), dtype=np.float32))
+        y = tf.constant(rng.integers(0, 10, batch))
+        # Same architecture, same weights: the same function (checked, not assumed).
+        ref = theirs(x, training=False).numpy()
+        row["output_rel_diff"] = float(
+            np.abs(mine(x, training=False).numpy() - ref).max() / max(np.abs(ref).max(), 1e-30)
+        )
+        contenders = {"tfconv": _zoo_train_step(mine), "keras": _zoo_train_step(theirs)}
+        for step in contenders.values():
+            for _ in range(2):  # tracing, then XLA's compilations on first call
+                step(x, y).numpy()
+        samples: dict[str, list[float]] = {k: [] for k in contenders}
+        for r in range(rounds):
+            for k in contenders if r % 2 == 0 else reversed(contenders):
+                start = clock()
+                for _ in range(steps):
+                    loss = contenders[k](x, y)
+                loss.numpy()
+                samples[k].append(1e3 * (clock() - start) / steps)
+        best = {k: min(v) for k, v in samples.items()}
+        row.update(
+            tfconv_ms=best["tfconv"],
+            keras_ms=best["keras"],
+            ratio=best["keras"] / best["tfconv"],
+            samples=samples,
+        )
+        print_fn(
+            f"  {name:14s} batch {batch:3d}: tfconv {best['tfconv']:8.2f} ms, keras "
+            f"{best['keras']:8.2f} ms per step, ratio {row['ratio']:.2f}"
+        )
+        if per_layer:
+            row["layers"] = []
+            for a, b in zip(mine.layers, theirs.layers, strict=True):
+                if not isinstance(a, ours) or (quick and (row["layers"] or rows)):
+                    continue
+                xa = tf.constant(rng.random((batch, *a.input.shape[1:]), dtype=np.float32))
+                timing = _layer_timings(
+                    a, b, xa, 1 if quick else 3, 1 if quick else 5,
+                    input_grad=a.input is not mine.inputs[0], clock=clock,
+                )  # fmt: skip
+                row["layers"].append(
+                    {"layer": _describe_layer(a), "input": list(xa.shape), **timing}
+                )
+        rows.append(row)
+    return rows
+
+
+def _describe_layer(layer: Any) -> str:
+    """A short description like `Conv2D 64 3x3/1 same` or `MaxPool2D 3x3/2 same`."""
+    config = layer.get_config()
+    kind = type(layer).__name__
+    padding = config["padding"] if isinstance(config["padding"], str) else "explicit"
+    if "filters" in config:
+        k, s = config["kernel_size"], config["strides"]
+        groups = config.get("groups", 1)
+        extra = f" g{groups}" if groups != 1 else ""
+        return f"{kind} {config['filters']} {k[0]}x{k[1]}/{s[0]} {padding}{extra}"
+    k, s = config["pool_size"], config["strides"]
+    return f"{kind} {k[0]}x{k[1]}/{s[0]} {padding}"
+
+
+def zoo_section(quick: bool = False, print_fn: PrintFn = _quiet) -> list[dict[str, Any]]:
+    """The zoo twice: wall time here (TensorFlow's default threads, two on the
+    project's VM), and one-thread process CPU time with per-layer timings in a
+    fresh process (`_single_thread`). Rows are `zoo`'s, with the wall-clock
+    fields under `wall` and the one-thread ones under `cpu_1t`.
+    """
+    print_fn("  wall clock, default threads")
+    wall = zoo(quick=quick, print_fn=print_fn)
+    cpu = _single_thread("zoo", {"quick": quick, "per_layer": True})
+    rows = []
+    for w, c in zip(wall, cpu, strict=True):
+        row = {k: w[k] for k in ("model", "batch_size", "input_shape")}
+        if "skipped" in w:
+            row["skipped"] = w["skipped"]
+        else:
+            row["output_rel_diff"] = w["output_rel_diff"]
+            row["wall"] = {k: w[k] for k in ("tfconv_ms", "keras_ms", "ratio", "samples")}
+            row["cpu_1t"] = {k: v for k, v in c.items() if k not in row}
+            print_fn(
+                f"  {row['model']:14s} one thread, CPU time: tfconv {c['tfconv_ms']:8.2f} ms, "
+                f"keras {c['keras_ms']:8.2f} ms, ratio {c['ratio']:.2f}"
+            )
+        rows.append(row)
+    return rows
+
+
+def zoo_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines of `zoo_section`'s rows: one table of steps, one of layers."""
+    lines = [
+        "## 1b. Layer zoo: one training step, tfconv layers vs Keras layers (same weights)",
+        "",
+        "| model | batch | input | tfconv ms, 1 thread CPU | keras ms, 1 thread CPU | ratio "
+        "| tfconv ms, wall | keras ms, wall | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        head = f"| {r['model']} | {r['batch_size']} | {'x'.join(map(str, r['input_shape']))} "
+        if "skipped" in r:
+            lines.append(head + f"| {r['skipped']} | | | | | |")
+            continue
+        c, w = r["cpu_1t"], r["wall"]
+        lines.append(
+            head + f"| {c['tfconv_ms']:.2f} | {c['keras_ms']:.2f} | {c['ratio']:.2f} "
+            f"| {w['tfconv_ms']:.2f} | {w['keras_ms']:.2f} | {w['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        "Ratio: Keras's time / tfconv's (above 1, tfconv's layers are faster). Each "
+        "contender's fastest of the interleaved windows. Per layer, one thread, CPU ms:",
+        "",
+        "| model | layer | input | tfconv fwd | keras fwd | tfconv fwd+bwd | keras fwd+bwd |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for la in r.get("cpu_1t", {}).get("layers", []):
+            lines.append(
+                f"| {r['model']} | {la['layer']} | {'x'.join(map(str, la['input']))} "
+                f"| {la['tfconv_fwd_ms']:.2f} | {la['keras_fwd_ms']:.2f} "
+                f"| {la['tfconv_fwd_bwd_ms']:.2f} | {la['keras_fwd_bwd_ms']:.2f} |"
+            )
+    return lines
 
 
 # --------------------------------------------------------------------------
@@ -724,12 +1079,14 @@ def run_suite(
     quick: bool = False,
     data_dir: str | None = None,
     print_fn: PrintFn = print,
+    only: str | None = None,
 ) -> dict[str, Any]:
     """Runs every section and writes `bench.json` and `bench.md` to `out`.
 
     `quick` shrinks every section (a slice of the data, low accuracy targets,
     fewer repeats) so that the whole suite checks in CI that each benchmark
     produces numbers, in well under 3 minutes; its numbers mean little.
+    `only="zoo"` runs the layer zoo alone.
     """
     from tfconv import train
 
@@ -740,6 +1097,14 @@ def run_suite(
         "versions": train.package_versions(),
         "machine": platform.machine(),
     }
+    if only is not None:
+        if only != "zoo":
+            raise ValueError(f"`only` must be None or 'zoo'. Received: only={only!r}")
+        results["only"] = only
+        print_fn("1b. layer zoo: training steps, tfconv vs Keras layers")
+        results["zoo"] = zoo_section(quick=quick, print_fn=print_fn)
+        _write_results(out, results)
+        return results
     print_fn("1. layers: LeNet training, tfconv vs Keras layers")
     results["layers_training"] = layers_training(
         epochs=1 if quick else 5, limit_train=limit, data_dir=data_dir, print_fn=print_fn
@@ -754,6 +1119,8 @@ def run_suite(
     )
     print_fn("   layer microbenchmarks")
     results["layer_micro"] = layer_micro(quick=quick, print_fn=print_fn)
+    print_fn("1b. layer zoo: training steps, tfconv vs Keras layers")
+    results["zoo"] = zoo_section(quick=quick, print_fn=print_fn)
     print_fn("2. input pipeline")
     results["pipeline"] = pipeline(limit_train=limit, data_dir=data_dir, print_fn=print_fn)
     print_fn("3. roofline")
@@ -796,11 +1163,17 @@ def run_suite(
     print_fn("6. ops vs the plain loop")
     results["ops"] = ops_vs_loop(quick=quick, print_fn=print_fn)
 
+    _write_results(out, results)
+    return results
+
+
+def _write_results(out: str | Path, results: dict[str, Any]) -> None:
+    from tfconv import train
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train.write_json_atomic(out / "bench.json", results)
     train.write_text_atomic(out / "bench.md", to_markdown(results))
-    return results
 
 
 # (target, variant, TrainConfig overrides): the fastest recipe found, and the book's.
@@ -886,6 +1259,8 @@ def inference(
 def to_markdown(results: dict[str, Any]) -> str:
     """The suite's results as Markdown tables."""
     lines = [f"# tfconv bench ({results['device']}{', quick' if results['quick'] else ''})", ""]
+    if results.get("only") == "zoo":
+        return "\n".join(lines + zoo_markdown(results["zoo"])) + "\n"
     lt = results["layers_training"]
     st = results["layers_training_single_thread"]
     lines += [
@@ -915,6 +1290,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"| {r['layer']} | {r['input']} | {r['tfconv_fwd_ms']:.2f} | {r['keras_fwd_ms']:.2f} "
             f"| {r['tfconv_fwd_bwd_ms']:.2f} | {r['keras_fwd_bwd_ms']:.2f} |"
         )
+    if "zoo" in results:
+        lines += ["", *zoo_markdown(results["zoo"])]
     p = results["pipeline"]
     rf = results["roofline"]
     lines += [

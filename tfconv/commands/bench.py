@@ -25,6 +25,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
     p.add_argument("--out", default="saved_models/bench", help="output folder")
+    p.add_argument(
+        "--only", choices=("zoo",), default=None,
+        help="run one section alone (zoo: the layer zoo's training steps)",
+    )  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -36,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
         _io.check_output_dir(args.out)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir)
+    bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir, only=args.only)
     print(f"wrote {args.out}/bench.json and {args.out}/bench.md")
     return 0
