@@ -716,7 +716,7 @@ class TestWindowOps:
 
         if swap == "conv":
 
-            def conv2d(x, kernel, strides, padding, dilation, bias):
+            def conv2d(x, kernel, strides, padding, dilation, bias, groups=1):
                 if not isinstance(padding, str):  # the book's padding, per side
                     x, padding = tf.pad(x, [(0, 0), *padding, (0, 0)]), "valid"
                 y = k.conv2d(x, kernel, strides, padding.upper(), dilations=dilation)
