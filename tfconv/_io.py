@@ -104,11 +104,17 @@ def umask_mode(mode: int) -> int:
 
 
 @contextlib.contextmanager
-def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
-    """Yields a temporary path beside `target`; renames it over `target` on success."""
+def atomic_file(target: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yields a temporary path beside `target`; renames it over `target` on success.
+
+    `suffix` ends the temporary name (a writer that goes by the extension,
+    such as Keras's `.keras` saving, needs its own). The renamed file gets an
+    ordinary file's permissions: temporary files are private (0600), but
+    runs, reports and exports are meant to be shared.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

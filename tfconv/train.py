@@ -32,12 +32,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tfconv import _io
 
 DATASETS = ("fashion_mnist", "mnist")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -342,34 +343,14 @@ def make_optimizer(
 # --------------------------------------------------------------------------
 
 
-def umask_mode(mode: int) -> int:
-    """`mode` less the process umask: what an ordinary `open()` would give a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
+# One implementation for every command (see `tfconv._io`); the names stay here
+# for the modules and scripts that import them from `tfconv.train`.
+umask_mode = _io.umask_mode
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yields a temporary path beside `target`; renames it over `target` on success.
-
-    The renamed file gets an ordinary file's permissions: temporary files are
-    private (0600), but runs, reports and exports are meant to be shared.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        tmp_path.chmod(umask_mode(0o666))
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+def atomic_path(target: str | os.PathLike, suffix: str = ".tmp") -> Any:
+    """Yields a temporary path beside `target`; renames it over `target` on success."""
+    return _io.atomic_file(target, suffix)
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
