@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 dataset=dataset, variant=variant, layers=layers, seed=args.seed,
                 data_dir=args.data_dir, verbose=0,
             )  # fmt: skip
-            m = train.train(cfg, out=out, print_fn=lambda _: None).metrics
+            # A benchmark measures anew: its own folders are replaced, never reused.
+            m = train.train(cfg, out=out, print_fn=lambda _: None, overwrite=True).metrics
             accs[layers] = m["test_acc"]
             line = (
                 f"| {dataset} | {variant} | {layers} | {m['test_acc']:.4f} | {target:.2f} | "

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["schedule"] = args.schedule
     retrain = train.config_from_file(directory / "best_config.json", **overrides)
     start = time.perf_counter()
-    metrics = train.train(retrain, out=directory / "retrained").metrics
+    # Measured anew: its own folder is replaced, never reused.
+    metrics = train.train(retrain, out=directory / "retrained", overwrite=True).metrics
     retrain_seconds = time.perf_counter() - start
 
     report = {
