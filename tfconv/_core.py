@@ -1286,18 +1286,15 @@ def _pool_dynamic(
     (kh, kw), (sh, sw) = pool_hw, strides
     shape = tf.shape(x)
     h, w = shape[1], shape[2]
-    if padding == "same":
-        ho, wo = -(-h // sh), -(-w // sw)
-        th = tf.maximum((ho - 1) * sh + kh - h, 0)
-        tw = tf.maximum((wo - 1) * sw + kw - w, 0)
-        (top, bottom), (left, right) = (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
-        # TensorFlow's SAME puts at most (k - 1) // 2 cells before.
-        most_top, most_left = (kh - 1) // 2, (kw - 1) // 2
-    else:
-        (top, bottom), (left, right) = resolve_padding(padding, (0, 0), pool_hw, strides)
-        ho = (h + top + bottom - kh) // sh + 1
-        wo = (w + left + right - kw) // sw + 1
-        most_top, most_left = top, left
+    if padding != "same":
+        padding = resolve_padding(padding, (0, 0), pool_hw, strides)
+    top, bottom = _dynamic_pads(h, kh, sh, padding, 0)
+    left, right = _dynamic_pads(w, kw, sw, padding, 1)
+    ho = (h + top + bottom - kh) // sh + 1
+    wo = (w + left + right - kw) // sw + 1
+    # The most cells any window has before the image: TensorFlow's SAME puts
+    # at most (k - 1) // 2 there.
+    most_top, most_left = ((kh - 1) // 2, (kw - 1) // 2) if padding == "same" else (top, left)
     check = tf.debugging.assert_positive(
         tf.minimum(ho, wo),
         message=f"The pooling window {tuple(pool_hw)} is larger than the (padded) input",

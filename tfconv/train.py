@@ -1020,15 +1020,3 @@ def _sums(per_example_loss: Any, logits: Any, labels: Any) -> tuple[Any, Any, An
 
 def _reduce(strategy: Any, values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(strategy.reduce("SUM", v, axis=None) for v in values)
-
-
-def check_writable(out: Path) -> None:
-    """Raises `ValueError` if `out` cannot be created or written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as err:
-        raise ValueError(
-            f"The output folder is not writable ({err.strerror}). Received: out={str(out)!r}"
-        ) from None

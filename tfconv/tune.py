@@ -76,7 +76,7 @@ import keras_tuner
 import tensorflow as tf
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from tfconv import data, models, train
+from tfconv import _io, data, models, train
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 OBJECTIVE = "val_accuracy"
@@ -941,9 +941,9 @@ def prepare_directory(
     resume = found is not None and (root / PROJECT / "oracle.json").exists()
     if write and found is None:
         try:
-            train.check_writable(root)
+            _io.check_output_dir(root, "dir")
         except ValueError as err:
-            raise train.ConfigError(str(err).replace("out=", "dir=")) from None
+            raise train.ConfigError(str(err)) from None
         train.write_json_atomic(marker_path, wanted)
     return resume
 

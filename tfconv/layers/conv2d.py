@@ -55,19 +55,6 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def normalize_data_format(data_format: str | None) -> str:
-    """`data_format` as Keras resolves it: `None` is `keras.config.image_data_format()`."""
-    if data_format is None:
-        return keras.config.image_data_format()
-    fmt = str(data_format).lower()
-    if fmt not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return fmt
-
-
 @keras.saving.register_keras_serializable(package="tfconv")
 class Conv2D(keras.layers.Layer):
     """2-D cross-correlation layer with its own sliding-window math.
@@ -179,7 +166,7 @@ class Conv2D(keras.layers.Layer):
                 "`strides` > 1 cannot be combined with `dilation_rate` > 1 (nor can it in "
                 f"Keras). Received: strides={strides!r}, dilation_rate={dilation_rate!r}"
             )
-        self.data_format = normalize_data_format(data_format)
+        self.data_format = _core.normalize_data_format(data_format)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
