@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tfconv import train
+    from tfconv.utils import fileio
 
     rows = []
     for dataset, variant, target in RUNS:
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "| dataset | variant | layers | test acc | target | epochs | wall s |",
         "|---|---|---|---|---|---|---|",
     ]
-    train.write_text_atomic(args.out, "\n".join(header + rows) + "\n")
+    fileio.write_text_atomic(args.out, "\n".join(header + rows) + "\n")
     return 0
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfconv import _io, cli, data, export, models, train
+from tfconv import cli, data, export, models, train
+from tfconv.utils import fileio
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -328,11 +329,11 @@ class TestOneLineErrors:
 
     def test_output_folder_checks_create_nothing(self, tmp_path):
         target = tmp_path / "a" / "b"
-        assert _io.check_output_dir(target) == target
+        assert fileio.check_output_dir(target) == target
         assert not (tmp_path / "a").exists()
         (tmp_path / "f").write_text("x")
         with pytest.raises(ValueError, match=r"is a file.*Received: out="):
-            _io.check_output_dir(tmp_path / "f" / "sub")
+            fileio.check_output_dir(tmp_path / "f" / "sub")
 
 
 # --------------------------------------------------------------------------

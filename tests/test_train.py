@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tfconv import cli, train
+from tfconv.utils import fileio
 
 
 @pytest.fixture(autouse=True)
@@ -227,9 +228,9 @@ class TestGpuRecipe:
 def test_atomic_writes_leave_shared_files_and_no_temporaries(tmp_path):
     # Temporary files are private (0600); what lands under the target name has
     # the permissions an ordinary open() would give it.
-    train.write_json_atomic(tmp_path / "m.json", {"a": 1})
-    with train.atomic_path(tmp_path / "t.txt") as tmp:
+    fileio.write_json_atomic(tmp_path / "m.json", {"a": 1})
+    with fileio.atomic_file(tmp_path / "t.txt") as tmp:
         tmp.write_text("x")
     for name in ("m.json", "t.txt"):
-        assert (tmp_path / name).stat().st_mode & 0o777 == train.umask_mode(0o666)
+        assert (tmp_path / name).stat().st_mode & 0o777 == fileio.umask_mode(0o666)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "t.txt"]

@@ -29,6 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tfconv.models.cost import training_flops_per_example
+from tfconv.utils import fileio, runtime
+
 PrintFn = Callable[[str], None]
 
 
@@ -53,19 +56,13 @@ def _best_time(
 
 
 def _compiled_model(variant: str, layers: str, jit: bool, lr: float | None = None) -> Any:
-    import keras
 
     from tfconv import models, train
 
     recipe = models.get_recipe(variant)
     model = models.build(variant, layers=layers)
-    model.compile(
-        optimizer=train.make_optimizer(recipe.optimizer, lr or recipe.lr),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=jit,
-    )
-    return model
+    optimizer = train.make_optimizer(recipe.optimizer, lr or recipe.lr)
+    return train.compile_model(model, optimizer, jit_compile=jit)
 
 
 # --------------------------------------------------------------------------
@@ -765,49 +762,6 @@ def matmul_peak(n: int = 1024, quick: bool = False) -> float:
     return 8 * 2 * n**3 / seconds
 
 
-def training_flops_per_example(model: Any) -> dict[str, int]:
-    """Forward and training FLOPs of one example through `model`'s conv and dense layers.
-
-    Conv layers are counted with `tfconv.ops.conv_cost` (forward, input and
-    kernel gradients); a dense layer costs `in * out` MACs forward and twice
-    that backward. Pooling, activations and the loss are memory-bound and
-    left out.
-    """
-    import keras
-
-    from tfconv import layers as tl
-    from tfconv import ops
-
-    forward = backward = 0
-    for layer in model.layers:
-        if isinstance(layer, (tl.Conv2D, keras.layers.Conv2D)):
-            _, h, w, c = layer.input.shape
-            pad = layer.padding
-            if pad == "same":
-                pad = (layer.kernel_size[0] // 2, layer.kernel_size[1] // 2)
-            elif pad == "valid":
-                pad = 0
-            elif isinstance(pad, tuple) and isinstance(pad[0], tuple):
-                pad = (pad[0][0], pad[1][0])
-            cost = ops.conv_cost(
-                c,
-                layer.filters,
-                h,
-                w,
-                tuple(layer.kernel_size),
-                pad,
-                tuple(layer.strides),
-                bias=layer.use_bias,
-            )
-            forward += cost.forward_flops
-            backward += cost.backward_flops
-        elif isinstance(layer, keras.layers.Dense):
-            macs = layer.input.shape[-1] * layer.units
-            forward += 2 * macs
-            backward += 4 * macs
-    return {"forward": forward, "training": forward + backward}
-
-
 # (batch, XLA, steps per execution, precision) tried for the best training
 # throughput: the CPU's, and the GPU recipe (README) with its neighbours.
 CPU_SETTINGS = ((256, False, 1, "float32"), (256, False, 8, "float32"),
@@ -876,9 +830,10 @@ def training_throughput(
         try:
             keras.utils.set_random_seed(0)
             model = models.build(variant, layers=layers)
-            model.compile(
-                optimizer=train.make_optimizer("sgd", 0.01),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            train.compile_model(
+                model,
+                train.make_optimizer("sgd", 0.01),
+                metrics=False,
                 jit_compile=jit,
                 steps_per_execution=spe,
             )
@@ -1093,8 +1048,8 @@ def run_suite(
     limit = 4096 if quick else None
     results: dict[str, Any] = {
         "quick": quick,
-        "device": train.describe_device(),
-        "versions": train.package_versions(),
+        "device": runtime.describe_device(),
+        "versions": runtime.package_versions(),
         "machine": platform.machine(),
     }
     if only is not None:
@@ -1168,12 +1123,11 @@ def run_suite(
 
 
 def _write_results(out: str | Path, results: dict[str, Any]) -> None:
-    from tfconv import train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train.write_json_atomic(out / "bench.json", results)
-    train.write_text_atomic(out / "bench.md", to_markdown(results))
+    fileio.write_json_atomic(out / "bench.json", results)
+    fileio.write_text_atomic(out / "bench.md", to_markdown(results))
 
 
 # (target, variant, TrainConfig overrides): the fastest recipe found, and the book's.

@@ -80,14 +80,13 @@ import json
 import os
 import re
 import time
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfconv import _io
+from tfconv.utils import fileio
 
 __all__ = [
     "FORMATS",
@@ -269,23 +268,10 @@ def load_keras(path: str | os.PathLike, strict: bool = False) -> tuple[Any, dict
         FileNotFoundError: If `path` does not exist.
         ValueError: If `path` is not a Keras model.
     """
-    import keras
-
-    from tfconv import layers as _layers  # noqa: F401  (registers tfconv's layer classes)
+    from tfconv.models.saving import load_model_file
 
     model_file = _resolve_model_file(path)
-    if not zipfile.is_zipfile(model_file):
-        raise ValueError(
-            f"{model_file} is not a Keras model (a .keras file is a zip archive). "
-            f"Received: model={os.fspath(path)!r}"
-        )
-    try:
-        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
-    except Exception as err:  # Keras raises many types for a file that is not a model.
-        raise ValueError(
-            f"Cannot load {model_file} as a Keras model ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}). Received: model={os.fspath(path)!r}"
-        ) from None
+    model = load_model_file(model_file, received=f"model={os.fspath(path)!r}")
     from tfconv import models
 
     legacy = models.find_layer(model, models.PixelScaling) is None
@@ -478,7 +464,7 @@ def _make_serving(model: Any) -> Any:
 
 def _write_atomic(target: Path, content: bytes | str) -> None:
     """Writes `content` to a temporary name beside `target`, then renames it."""
-    with _io.atomic_file(target) as tmp:
+    with fileio.atomic_file(target) as tmp:
         if isinstance(content, str):
             tmp.write_text(content)
         else:
@@ -491,7 +477,7 @@ def _output_names() -> list[str]:
     return names + [tflite_name(q) for q in QUANTIZATIONS]
 
 
-_atomic_dir = _io.atomic_dir
+_atomic_dir = fileio.atomic_dir
 
 
 @contextlib.contextmanager
@@ -1018,7 +1004,7 @@ def export_model(
     import tensorflow as tf
 
     from tfconv import data
-    from tfconv.train import package_versions
+    from tfconv.utils.runtime import package_versions
 
     fmt_list = parse_formats(formats)
     quant_list = parse_quantize(quantize)
@@ -1034,7 +1020,7 @@ def export_model(
         dataset = data.get_info(dataset).name
     # Checked before anything slow, and without creating it: a bad --out
     # fails at once and a failed export leaves no empty folder behind.
-    out = _io.check_output_dir(
+    out = fileio.check_output_dir(
         Path(out_dir) if out_dir is not None else _default_out(model_or_path), "out_dir"
     )
     step = progress or (lambda _: None)
@@ -1108,7 +1094,7 @@ def export_model(
 
     out.mkdir(parents=True, exist_ok=True)
     # Temporary files and folders of an export that was killed (never a live one's).
-    _io.remove_stale_temps(out, _output_names())
+    fileio.remove_stale_temps(out, _output_names())
     written: dict[str, Path] = {}
     if "savedmodel" in fmt_list:
         step(f"writing {SAVEDMODEL_DIR}/")

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tfconv import _io
+from tfconv.utils import fileio
 
 MANIFEST = "run.json"
 LOCK = ".lock"
@@ -115,7 +115,7 @@ def _read_manifest(path: Path, out: Path) -> dict[str, Any] | None:
 
 def _write_json(path: Path, data: Any) -> None:
     # fsynced before the rename: the manifest decides what a restart does.
-    with _io.atomic_file(path) as tmp, open(tmp, "w") as f:
+    with fileio.atomic_file(path) as tmp, open(tmp, "w") as f:
         f.write(json.dumps(data, indent=2) + "\n")
         f.flush()
         os.fsync(f.fileno())

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -38,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from tfconv import _io
+from tfconv.utils import fileio
+from tfconv.utils.errors import ConfigError
+from tfconv.utils.runtime import describe_device, package_versions
 
 DATASETS = ("fashion_mnist", "mnist")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -240,20 +241,6 @@ def config_from_file(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
 # --------------------------------------------------------------------------
 
 
-def describe_device() -> str:
-    """A short name of where training runs, e.g. `"CPU (2 cores)"` or the GPU's."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
-        return f"{len(gpus)} x {names[0]}" if len(gpus) > 1 else f"GPU ({names[0]})"
-    return f"CPU ({os.cpu_count()} cores)"
-
-
 def resolve_precision(precision: str) -> str:
     """Maps `"auto"` to `mixed_float16` on a capable GPU, `float32` elsewhere."""
     import tensorflow as tf
@@ -338,35 +325,36 @@ def make_optimizer(
     raise ValueError(f"Unknown optimizer. Received: optimizer={name!r}")
 
 
-# --------------------------------------------------------------------------
-# Atomic writes
-# --------------------------------------------------------------------------
+def compile_model(
+    model: Any,
+    optimizer: Any,
+    *,
+    metrics: bool = True,
+    jit_compile: bool | str = "auto",
+    steps_per_execution: int = 1,
+) -> Any:
+    """Compiles `model` the one way tfconv trains: sparse cross-entropy on logits.
 
+    Args:
+        model: A Keras model whose outputs are logits.
+        optimizer: A Keras optimizer (`make_optimizer`).
+        metrics: Whether to track accuracy (benchmarks that time steps don't).
+        jit_compile: Keras's `jit_compile` (`"auto"`, `True` or `False`).
+        steps_per_execution: Batches per compiled call.
 
-# One implementation for every command (see `tfconv._io`); the names stay here
-# for the modules and scripts that import them from `tfconv.train`.
-umask_mode = _io.umask_mode
+    Returns:
+        `model`, compiled.
+    """
+    import keras
 
-
-def atomic_path(target: str | os.PathLike, suffix: str = ".tmp") -> Any:
-    """Yields a temporary path beside `target`; renames it over `target` on success."""
-    return _io.atomic_file(target, suffix)
-
-
-def write_text_atomic(target: str | os.PathLike, text: str) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_text(text)
-
-
-def write_json_atomic(target: str | os.PathLike, data: Any) -> None:
-    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def save_model_atomic(model: Any, target: str | os.PathLike) -> None:
-    """`model.save` to a temporary `.keras` file, then rename."""
-    with atomic_path(target, suffix=".keras") as tmp:
-        tmp.unlink()  # Keras refuses to overwrite silently in some versions.
-        model.save(tmp)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"] if metrics else None,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model
 
 
 # --------------------------------------------------------------------------
@@ -387,7 +375,7 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
 
 
 def write_history(path: str | os.PathLike, rows: list[dict[str, float]]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+    with fileio.atomic_file(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -474,24 +462,8 @@ def _make_nan_guard() -> Any:
     return StopOnNaN()
 
 
-class ConfigError(ValueError):
-    """A bad run configuration, output folder or data set, found before training."""
-
-
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite; training was stopped."""
-
-
-def package_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for name in ("tfconv", "tensorflow", "keras", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 # --------------------------------------------------------------------------
@@ -792,10 +764,9 @@ def _run(
                 cfg.schedule,
                 decay_steps=cfg.epochs * pipes.steps_per_epoch,
             )
-            model.compile(
-                optimizer=optimizer,
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=["accuracy"],
+            compile_model(
+                model,
+                optimizer,
                 jit_compile="auto" if cfg.jit is None else cfg.jit,
                 steps_per_execution=cfg.steps_per_execution,
             )

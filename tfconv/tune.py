@@ -76,7 +76,8 @@ import keras_tuner
 import tensorflow as tf
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from tfconv import _io, data, models, train
+from tfconv import data, models, train
+from tfconv.utils import fileio, runtime
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 OBJECTIVE = "val_accuracy"
@@ -402,12 +403,8 @@ class LeNetHyperModel(keras_tuner.HyperModel):
         keras.mixed_precision.set_dtype_policy(self.precision)
         keras.utils.set_random_seed(self.seed)
         model = models.build(self.base_variant, layers=self.layers, **fields["model"])
-        model.compile(
-            optimizer=train.make_optimizer(fields["optimizer"], fields["lr"], fields["momentum"]),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        return model
+        optimizer = train.make_optimizer(fields["optimizer"], fields["lr"], fields["momentum"])
+        return train.compile_model(model, optimizer)
 
     def pipelines(self, batch_size: int) -> data.Pipelines:
         """Training, validation and test pipelines at `batch_size`."""
@@ -479,11 +476,11 @@ class _OracleMixin:
     budget: Callable[[dict[str, Any]], bool] | None = None
 
     def save(self) -> None:
-        train.write_json_atomic(self._get_oracle_fname(), self.get_state())
+        fileio.write_json_atomic(self._get_oracle_fname(), self.get_state())
 
     def _save_trial(self, trial: Trial) -> None:
         path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
-        train.write_json_atomic(path, trial.get_state())
+        fileio.write_json_atomic(path, trial.get_state())
 
     def reload(self) -> None:
         project = Path(self._project_dir)
@@ -627,7 +624,7 @@ class _TunerMixin:
     def save(self) -> None:
         if not self._is_worker():
             self.oracle.save()
-        train.write_json_atomic(self._get_tuner_fname(), self.get_state())
+        fileio.write_json_atomic(self._get_tuner_fname(), self.get_state())
 
     def on_trial_begin(self, trial: Trial) -> None:
         super().on_trial_begin(trial)
@@ -941,10 +938,10 @@ def prepare_directory(
     resume = found is not None and (root / PROJECT / "oracle.json").exists()
     if write and found is None:
         try:
-            _io.check_output_dir(root, "dir")
+            fileio.check_output_dir(root, "dir")
         except ValueError as err:
             raise train.ConfigError(str(err)) from None
-        train.write_json_atomic(marker_path, wanted)
+        fileio.write_json_atomic(marker_path, wanted)
     return resume
 
 
@@ -1014,7 +1011,7 @@ def _cell(value: Any, column: str) -> str:
 def write_results(directory: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> None:
     """Writes `results.csv` and `results.md` (atomically)."""
     root = Path(directory)
-    with train.atomic_path(root / "results.csv") as tmp, tmp.open("w", newline="") as f:
+    with fileio.atomic_file(root / "results.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(TABLE_COLUMNS)
         for row in rows:
@@ -1025,7 +1022,7 @@ def write_results(directory: str | os.PathLike, rows: Sequence[Mapping[str, Any]
     ]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row.get(c), c) for c in TABLE_COLUMNS) + " |")
-    train.write_text_atomic(root / "results.md", "\n".join(lines) + "\n")
+    fileio.write_text_atomic(root / "results.md", "\n".join(lines) + "\n")
 
 
 def best_config(trial: Trial, hypermodel: LeNetHyperModel, config: TuneConfig) -> dict[str, Any]:
@@ -1083,7 +1080,7 @@ def _ensure_tuner_file(directory: Path, tuner_id: str) -> None:
     # resuming a search begun without one would start over on top of it.
     project = directory / PROJECT
     if (project / "oracle.json").exists() and not (project / f"{tuner_id}.json").exists():
-        train.write_json_atomic(project / f"{tuner_id}.json", {})
+        fileio.write_json_atomic(project / f"{tuner_id}.json", {})
 
 
 def search(
@@ -1201,7 +1198,7 @@ def _finish(
     best = best_trials[0]
     best_row = next(r for r in rows if r["trial_id"] == best.trial_id)
     cfg = best_config(best, hypermodel, config)
-    train.write_json_atomic(root / "best_config.json", cfg)
+    fileio.write_json_atomic(root / "best_config.json", cfg)
 
     # The best epoch of the best trial, as its checkpoint kept it; the test
     # set is read here only, never by a trial.
@@ -1218,7 +1215,7 @@ def _finish(
     deployable = models.with_preprocessing(
         model, mean, std, class_names=info.class_names, dataset=info.name
     )
-    train.save_model_atomic(deployable, root / "best_model.keras")
+    fileio.save_model_atomic(deployable, root / "best_model.keras")
     counts: dict[str, int] = {}
     for trial in trials:
         counts[str(trial.status)] = counts.get(str(trial.status), 0) + 1
@@ -1234,10 +1231,10 @@ def _finish(
             "space": config.space.to_dict(),
         },
         "best_config": cfg,
-        "versions": {**train.package_versions(), "keras_tuner": keras_tuner.__version__},
+        "versions": {**runtime.package_versions(), "keras_tuner": keras_tuner.__version__},
         "command": " ".join(sys.argv),
     }
-    train.write_json_atomic(root / "summary.json", summary)
+    fileio.write_json_atomic(root / "summary.json", summary)
     print_fn(
         f"best trial {best.trial_id}: val acc {best_row['val_accuracy']:.4f}, "
         f"test acc {test_metrics['test_acc']:.4f}, {best_row['num_params']:,} params "

@@ -36,6 +36,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from tfconv.layers.kinds import is_conv, is_pool
+
 KINDS = ("curves", "kernels", "features", "activations", "confusion", "errors")
 
 # The chapter's last exercise compares the activations of these two
@@ -81,10 +83,10 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
 
 def save_figure(fig: Any, path: str | os.PathLike) -> None:
     """Saves `fig` as PNG atomically and closes it."""
-    from tfconv import _io
+    from tfconv.utils import fileio
 
     try:
-        with _io.atomic_file(path) as tmp:
+        with fileio.atomic_file(path) as tmp:
             fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
@@ -110,37 +112,6 @@ class ConvBlock:
     conv: Any
     activated: Any
     pool: Any | None
-
-
-def _conv_types() -> tuple[type, ...]:
-    import keras
-
-    from tfconv import layers
-
-    return (layers.Conv2D, keras.layers.Conv2D)
-
-
-def _pool_types() -> tuple[type, ...]:
-    import keras
-
-    from tfconv import layers
-
-    return (
-        layers.MaxPool2D,
-        layers.AvgPool2D,
-        keras.layers.MaxPooling2D,
-        keras.layers.AveragePooling2D,
-    )
-
-
-def is_conv(layer: Any) -> bool:
-    """Whether `layer` is a 2-D convolution, tfconv's or Keras's."""
-    return isinstance(layer, _conv_types())
-
-
-def is_pool(layer: Any) -> bool:
-    """Whether `layer` is 2-D max or average pooling, tfconv's or Keras's."""
-    return isinstance(layer, _pool_types())
 
 
 def conv_blocks(model: Any) -> list[ConvBlock]:
@@ -745,9 +716,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         FileNotFoundError: If the folder or its `model.keras` is missing.
         ValueError: If `metrics.json` is unreadable.
     """
-    import keras
-
-    import tfconv.layers  # noqa: F401  (registers tfconv's layers for loading)
+    from tfconv.models.saving import load_model_file
     from tfconv.train import read_history
 
     path = Path(run_dir)
@@ -766,7 +735,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
             metrics = json.loads(metrics_path.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise ValueError(f"Cannot read {metrics_path}: {err}") from None
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_model_file(model_path, received=f"run_dir={str(path)!r}")
     return Run(
         path=path,
         model=model,
@@ -865,15 +834,16 @@ def visualize(
         raise ValueError(
             f"Unknown kind(s) {unknown}. Valid kinds: {', '.join(KINDS)}, all. Received: {what}"
         )
-    from tfconv import _io, models
+    from tfconv import models
+    from tfconv.utils import fileio
 
     if out is not None:
         # Before the model loads: a bad --out fails at once, creating nothing.
-        _io.check_output_dir(out)
+        fileio.check_output_dir(out)
     run = load_run(run_dir)
-    out_dir = _io.check_output_dir(Path(out) if out is not None else run.path / "viz")
+    out_dir = fileio.check_output_dir(Path(out) if out is not None else run.path / "viz")
     # Temporary pictures of a viz that was killed (never a live one's).
-    _io.remove_stale_temps(out_dir, name_regex=r"[^/]+\.png")
+    fileio.remove_stale_temps(out_dir, name_regex=r"[^/]+\.png")
     name = run.config.get("variant") or run.model.name
     written: list[Path] = []
 

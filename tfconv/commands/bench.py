@@ -33,11 +33,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfconv import _io, bench
+    from tfconv import bench
     from tfconv.cli import UsageError
+    from tfconv.utils import fileio
 
     try:
-        _io.check_output_dir(args.out)
+        fileio.check_output_dir(args.out)
     except ValueError as err:
         raise UsageError(str(err)) from None
     bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir, only=args.only)

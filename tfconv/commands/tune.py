@@ -171,11 +171,12 @@ def _participant_argv(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Runs `tfconv tune`; returns the exit status."""
-    from tfconv import _io, train, tune
+    from tfconv import train, tune
+    from tfconv.utils import fileio
 
     config = _config(args)
     try:
-        _io.check_output_dir(args.dir, "dir")
+        fileio.check_output_dir(args.dir, "dir")
         config.validate()
         if args.distributed:
             if args.workers < 0:

@@ -27,6 +27,8 @@ import keras
 import numpy as np
 
 from tfconv import layers as tfconv_layers
+from tfconv.layers.class_names import ClassNames
+from tfconv.layers.pixel_scaling import PixelScaling
 
 __all__ = [
     "ACTIVATIONS",
@@ -686,127 +688,6 @@ def summary(
 # --------------------------------------------------------------------------
 # Preprocessing and labels carried by a saved model
 # --------------------------------------------------------------------------
-
-
-def _finite(name: str, value: Any, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-    if not ok or not np.isfinite(value) or (positive and value <= 0):
-        what = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}")
-    return float(value)
-
-
-@keras.saving.register_keras_serializable(package="tfconv")
-class PixelScaling(keras.layers.Layer):
-    """Maps raw pixels (0-255) to a network's input: `x / 255`, then `(x - mean) / std`.
-
-    It is the first layer of every model `tfconv train` saves, so that the
-    `.keras` file takes raw pixels wherever it is copied. The arithmetic is
-    the data pipeline's (`tfconv.data.pipelines`), op for op, so the saved
-    model gives bit for bit the logits the training pipeline would.
-
-    Args:
-        mean: Mean of the training pixels scaled to [0, 1]; subtracted after
-            the division by 255. With `mean=0` and `std=1` only the division runs.
-        std: Standard deviation of the scaled training pixels (> 0).
-        **kwargs: Base layer keyword arguments (`name`, ...). The layer
-            computes in float32 under any dtype policy, as the pipeline does.
-
-    Input shape:
-        Any shape; uint8 or float pixels in 0-255.
-
-    Output shape:
-        Same as the input, float32.
-    """
-
-    def __init__(self, mean: float = 0.0, std: float = 1.0, **kwargs: Any) -> None:
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        self.mean = _finite("mean", mean)
-        self.std = _finite("std", std, positive=True)
-
-    @property
-    def standardizes(self) -> bool:
-        """Whether the layer subtracts a mean or divides by a std after the scaling."""
-        return (self.mean, self.std) != (0.0, 1.0)
-
-    def describe(self) -> str:
-        """The formula, e.g. `"x / 255"` or `"(x / 255 - 0.286041) / 0.353024"`."""
-        if not self.standardizes:
-            return "x / 255"
-        return f"(x / 255 - {self.mean:.6f}) / {self.std:.6f}"
-
-    def call(self, inputs: Any) -> Any:
-        # Plain operators on float32 tensors: the same ops and constants as
-        # the pipeline's `tf.cast(images, tf.float32) / 255.0`.
-        x = keras.ops.cast(inputs, "float32") / 255.0
-        if self.standardizes:
-            x = (x - self.mean) / self.std
-        return x
-
-    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(mean=self.mean, std=self.std)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="tfconv")
-class ClassNames(keras.layers.Layer):
-    """Passes logits through unchanged and carries the class names (and dataset) with the model.
-
-    The last layer of every model `tfconv train` saves: `tfconv predict` and
-    `tfconv export` read the names and the dataset from it, not from files
-    beside the model.
-
-    Args:
-        class_names: One name per logit, in logit order.
-        dataset: Name of the dataset the model was trained on (its test set
-            checks an export, its training images calibrate int8), or `None`.
-        **kwargs: Base layer keyword arguments (`name`, ...).
-    """
-
-    def __init__(
-        self, class_names: Sequence[str], dataset: str | None = None, **kwargs: Any
-    ) -> None:
-        kwargs["dtype"] = "float32"
-        super().__init__(**kwargs)
-        if (
-            isinstance(class_names, str)
-            or not isinstance(class_names, Sequence)
-            or not class_names
-            or not all(isinstance(n, str) and n for n in class_names)
-        ):
-            raise ValueError(
-                "`class_names` must be a non-empty list of non-empty strings. "
-                f"Received: class_names={class_names!r}"
-            )
-        if dataset is not None and not isinstance(dataset, str):
-            raise ValueError(f"`dataset` must be a string or None. Received: dataset={dataset!r}")
-        self.class_names = [str(n) for n in class_names]
-        self.dataset = dataset
-
-    def build(self, input_shape: tuple[Any, ...]) -> None:
-        if input_shape[-1] is not None and input_shape[-1] != len(self.class_names):
-            raise ValueError(
-                f"The model has {input_shape[-1]} logits but {len(self.class_names)} class "
-                f"names. Received: class_names={self.class_names!r}"
-            )
-
-    def call(self, inputs: Any) -> Any:
-        return inputs
-
-    def compute_output_shape(self, input_shape: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(input_shape)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(class_names=list(self.class_names), dataset=self.dataset)
-        return config
 
 
 def find_layer(model: keras.Model, cls: type) -> Any:

@@ -1,5 +1,7 @@
-"""Output folders for the commands that write files (export, viz, ...): checked up
-front, written atomically, and cleared of the temporary files a killed run left.
+"""Files written atomically: output folders checked up front, every file and
+folder published by one rename, and the temporary files a killed run left
+cleared away. Every command that writes (train, export, tune, viz, bench)
+writes through here.
 
 Temporary names are `.{target}.{pid}.{random}.tmp` (folders being replaced
 are set aside as `.{target}.{pid}.{random}.old`), so a later run can tell a
@@ -9,12 +11,14 @@ leftover of a dead process from a file another live process is writing.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def check_output_dir(path: str | os.PathLike, name: str = "out") -> Path:
@@ -153,3 +157,21 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """Writes `text` to `target` through a temporary file and a rename."""
+    with atomic_file(target) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(target: str | os.PathLike, data: Any) -> None:
+    """Writes `data` as indented JSON to `target`, atomically."""
+    write_text_atomic(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def save_model_atomic(model: Any, target: str | os.PathLike) -> None:
+    """`model.save` to a temporary `.keras` file, then rename."""
+    with atomic_file(target, suffix=".keras") as tmp:
+        tmp.unlink()  # Keras refuses to overwrite silently in some versions.
+        model.save(tmp)
