@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import tfconv.layers
 from tfconv import models
+from tfconv.models import registry
 
 VARIANTS = models.list_variants()
 BACKENDS = ("tfconv", "keras")
@@ -229,8 +230,11 @@ def test_recipes():
 
 
 def test_register_variant(monkeypatch):
+    # The registry reads its tables in `models.registry`; `models` re-exports them.
     for table in ("VARIANTS", "DESCRIPTIONS", "RECIPES"):
-        monkeypatch.setattr(models, table, dict(getattr(models, table)))
+        copy = dict(getattr(registry, table))
+        monkeypatch.setattr(registry, table, copy)
+        monkeypatch.setattr(models, table, copy)
     config = dataclasses.replace(models.get_config("lenet"), conv_channels=(8, 16))
     models.register_variant("lenet_8", config, "LeNet with 8 first channels.")
     assert models.list_variants()[-1] == "lenet_8"
