@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -340,3 +343,22 @@ def test_script_wraps_the_library(capsys):
     assert "corr2d(X.T, K):" in capsys.readouterr().out
     assert script.main(["bogus"]) == 2
     assert "Unknown section(s) ['bogus']" in capsys.readouterr().err
+
+
+def test_chapter_and_bench_resolve_through_the_lazy_loader():
+    # A fresh interpreter: here both modules are imported already, which would
+    # hide a missing entry in `tfconv._SUBMODULES`.
+    code = (
+        "import sys, tfconv\n"
+        "assert 'tfconv.chapter' not in sys.modules\n"
+        "print(tfconv.chapter.run.__module__, tfconv.bench.__name__)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["tfconv.chapter.runner", "tfconv.bench"]
