@@ -13,14 +13,13 @@ import tensorflow as tf
 
 from tfconv import layers, models, ops
 from tfconv.chapter.checks import check, check_array
-from tfconv.chapter.inputs import BOOK_K, BOOK_X, edge_image
+from tfconv.chapter.inputs import BOOK_K, BOOK_X, channels_example, edge_image
 from tfconv.chapter.printing import PrintFn, as_numpy, show
 from tfconv.models.cost import model_cost
 
 
 def section_corr2d(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.2.1: the cross-correlation of the book's 3x3 input with its 2x2 kernel."""
-
     terms = " + ".join(
         f"{int(x)} x {int(k)}" for x, k in zip(BOOK_X[:2, :2].ravel(), BOOK_K.ravel(), strict=True)
     )
@@ -33,7 +32,6 @@ def section_corr2d(print_fn: PrintFn = print) -> dict[str, Any]:
 
 def section_edges(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.2.3: the kernel [1, -1] finds the vertical edges of the 6x8 image, not horizontal ones."""
-
     X = edge_image()
     show(print_fn, "X", X)
     K = np.array([[1.0, -1.0]], dtype=np.float32)
@@ -128,7 +126,6 @@ def _check_learned_like_the_book(losses: list[float], kernel: np.ndarray) -> Non
 
 def section_padding_stride(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.3: output shapes of Conv2D layers with padding and stride on an 8x8 input."""
-
     X = np.random.default_rng(0).random((8, 8), dtype=np.float32)
     cases = [
         # (kernel_size, padding, strides, the book's shape)
@@ -156,13 +153,10 @@ def section_padding_stride(print_fn: PrintFn = print) -> dict[str, Any]:
 
 def section_channels(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.4: multi-input and multi-output channels; a 1x1 convolution is a matrix product."""
-
-    X = np.stack([BOOK_X, BOOK_X + 1])
-    K = np.stack([BOOK_K, BOOK_K + 1])
+    X, K, K3 = channels_example()
     Y = as_numpy(ops.corr2d_multi_in(X, K))
     show(print_fn, "corr2d_multi_in(X, K)", Y)
     check_array(Y, [[56, 72], [104, 120]], "corr2d_multi_in(X, K)")
-    K3 = np.stack([K, K + 1, K + 2])
     print_fn(f"K.shape: {K3.shape}")
     check(K3.shape == (3, 2, 2, 2), f"stacked kernel shape {K3.shape}")
     Y3 = as_numpy(ops.corr2d_multi_in_out(X, K3))
@@ -186,7 +180,6 @@ def section_channels(print_fn: PrintFn = print) -> dict[str, Any]:
 
 def section_pooling(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.5: max and average pooling, padding and stride, several channels."""
-
     Ym = as_numpy(ops.pool2d(BOOK_X, (2, 2)))
     show(print_fn, "pool2d(X, (2, 2))", Ym)
     check_array(Ym, [[4, 5], [7, 8]], "max pooling")
@@ -235,7 +228,6 @@ BOOK_LENET_SHAPES = [
 
 def section_lenet(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.6: LeNet's output shape layer by layer, its parameters and its cost per example."""
-
     model = models.build("lenet")
     rows = models.summary(model, print_fn=print_fn)
     nchw = [

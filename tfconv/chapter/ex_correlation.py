@@ -12,7 +12,7 @@ import numpy as np
 
 from tfconv import ops
 from tfconv.chapter.checks import check, check_array
-from tfconv.chapter.inputs import BOOK_K, BOOK_X, edge_image
+from tfconv.chapter.inputs import BOOK_K, BOOK_X, channels_example, edge_image
 from tfconv.chapter.printing import PrintFn, as_numpy, show
 
 
@@ -23,7 +23,6 @@ def finite_difference_kernel(d: int) -> np.ndarray:
 
 def section_ex_derivatives(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.2 exercise 4: kernels for the second derivative, the Laplacian and integrals."""
-
     i, j = np.meshgrid(np.arange(6.0), np.arange(8.0), indexing="ij")
     K2 = finite_difference_kernel(2)
     show(print_fn, "second derivative along the width, kernel", K2)
@@ -70,7 +69,6 @@ def diagonal_image(h: int = 6, w: int = 8) -> np.ndarray:
 
 def section_ex_diagonal(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.2 exercise 1: an image with a diagonal edge under K, its transpose, and K transposed."""
-
     X = diagonal_image()
     K = np.array([[1.0, -1.0]], np.float32)
     show(print_fn, "X (diagonal edge)", X)
@@ -123,7 +121,6 @@ def im2col(X: Any, k_hw: tuple[int, int]) -> np.ndarray:
 
 def section_ex_matmul(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.2 exercise 3 and 6.4 exercise 6: cross-correlation as a matrix product."""
-
     W = corr2d_matrix(BOOK_K, (3, 3))
     show(print_fn, "W for the 2x2 kernel on a 3x3 input (4 x 9)", W.astype(np.float32))
     Y = (W @ BOOK_X.ravel()).reshape(2, 2)
@@ -142,9 +139,7 @@ def section_ex_matmul(print_fn: PrintFn = print) -> dict[str, Any]:
     print_fn("random 6x8 input, 3x3 kernel: W @ vec(X) == im2col(X) @ vec(K) == corr2d: True")
 
     # Several channels: one matrix product of the windows with the flattened kernels.
-    X = np.stack([BOOK_X, BOOK_X + 1])
-    K = np.stack([BOOK_K, BOOK_K + 1])
-    K3 = np.stack([K, K + 1, K + 2])
+    X, _, K3 = channels_example()
     Ymc = (im2col(X, (2, 2)) @ K3.reshape(3, -1).T).T.reshape(3, 2, 2)
     check_array(Ymc, as_numpy(ops.corr2d_multi_in_out(X, K3)), "multi-channel im2col")
     print_fn("multi-channel: im2col(X) @ K.reshape(c_o, -1).T == corr2d_multi_in_out: True")
@@ -167,7 +162,6 @@ def compose_kernels(K1: Any, K2: Any) -> np.ndarray:
 
 def section_ex_compose(print_fn: PrintFn = print) -> dict[str, Any]:
     """6.4 exercise 1: two convolutions in a row are one convolution of size k1 + k2 - 1."""
-
     rng = np.random.default_rng(1)
     X = rng.standard_normal((8, 9)).astype(np.float32)
     K1 = rng.standard_normal((2, 2)).astype(np.float32)
