@@ -160,6 +160,14 @@ def test_exercise_answers_are_printed(outputs):
     assert "doubling c_i and c_o: x4 multiply-adds" in outputs["ex-cost"]
 
 
+def test_public_names_resolve():
+    # The package re-exports its modules' public names and the cost counter's.
+    for name in chapter.__all__:
+        assert getattr(chapter, name) is not None, name
+    assert chapter.model_cost is models.cost.model_cost
+    assert chapter.ModelCost is models.cost.ModelCost
+
+
 def test_check_raises_an_assertion_error():
     with pytest.raises(AssertionError, match="boom"):
         chapter.check(False, "boom")

@@ -227,6 +227,17 @@ def test_recipes():
         models.Recipe(optimizer="rmsprop")
     with pytest.raises(ValueError, match=r"Received: lr=0"):
         models.Recipe(lr=0)
+    with pytest.raises(ValueError, match=r"Received: lr=nan"):
+        models.Recipe(lr=float("nan"))
+    with pytest.raises(ValueError, match=r"Received: epochs=True"):
+        models.Recipe(epochs=True)
+    assert models.Recipe(epochs=np.int64(3)).epochs == 3
+
+
+def test_public_names_resolve():
+    # Every name of `__all__` is re-exported from the module that defines it.
+    for name in models.__all__:
+        assert getattr(models, name) is not None, name
 
 
 def test_register_variant(monkeypatch):

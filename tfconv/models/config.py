@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tfconv import _core
 from tfconv.utils.checks import check_choice, check_flag, check_int, check_int_tuple, is_int
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "swish")
@@ -143,10 +144,7 @@ def feature_map_sizes(config: ModelConfig) -> list[tuple[int, int]]:
         One `(height, width)` per entry of `config.conv_channels`; a size
         below 1 means the config does not fit its input.
     """
-
-    def out(n: int, k: int, pad_total: int, s: int) -> int:
-        return (n - k + pad_total + s) // s
-
+    out = _core.output_length
     h, w = config.input_shape[:2]
     k, p = config.kernel_size, config.pool_size
     sizes = []
