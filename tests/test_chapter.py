@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +158,14 @@ def test_exercise_answers_are_printed(outputs):
     assert "corr2d(X, K.T) == corr2d(X.T, K).T: True" in outputs["ex-diagonal"]
     assert "maxpool(a + b) = 1, maxpool(a) + maxpool(b) = 2" in outputs["ex-pooling"]
     assert "doubling c_i and c_o: x4 multiply-adds" in outputs["ex-cost"]
+
+
+def test_public_names_resolve():
+    # The package re-exports its modules' public names and the cost counter's.
+    for name in chapter.__all__:
+        assert getattr(chapter, name) is not None, name
+    assert chapter.model_cost is models.cost.model_cost
+    assert chapter.ModelCost is models.cost.ModelCost
 
 
 def test_check_raises_an_assertion_error():
@@ -340,3 +351,22 @@ def test_script_wraps_the_library(capsys):
     assert "corr2d(X.T, K):" in capsys.readouterr().out
     assert script.main(["bogus"]) == 2
     assert "Unknown section(s) ['bogus']" in capsys.readouterr().err
+
+
+def test_chapter_and_bench_resolve_through_the_lazy_loader():
+    # A fresh interpreter: here both modules are imported already, which would
+    # hide a missing entry in `tfconv._SUBMODULES`.
+    code = (
+        "import sys, tfconv\n"
+        "assert 'tfconv.chapter' not in sys.modules\n"
+        "print(tfconv.chapter.run.__module__, tfconv.bench.__name__)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["tfconv.chapter.runner", "tfconv.bench"]

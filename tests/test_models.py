@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import tfconv.layers
 from tfconv import models
+from tfconv.models import registry
 
 VARIANTS = models.list_variants()
 BACKENDS = ("tfconv", "keras")
@@ -226,11 +227,25 @@ def test_recipes():
         models.Recipe(optimizer="rmsprop")
     with pytest.raises(ValueError, match=r"Received: lr=0"):
         models.Recipe(lr=0)
+    with pytest.raises(ValueError, match=r"Received: lr=nan"):
+        models.Recipe(lr=float("nan"))
+    with pytest.raises(ValueError, match=r"Received: epochs=True"):
+        models.Recipe(epochs=True)
+    assert models.Recipe(epochs=np.int64(3)).epochs == 3
+
+
+def test_public_names_resolve():
+    # Every name of `__all__` is re-exported from the module that defines it.
+    for name in models.__all__:
+        assert getattr(models, name) is not None, name
 
 
 def test_register_variant(monkeypatch):
+    # The registry reads its tables in `models.registry`; `models` re-exports them.
     for table in ("VARIANTS", "DESCRIPTIONS", "RECIPES"):
-        monkeypatch.setattr(models, table, dict(getattr(models, table)))
+        copy = dict(getattr(registry, table))
+        monkeypatch.setattr(registry, table, copy)
+        monkeypatch.setattr(models, table, copy)
     config = dataclasses.replace(models.get_config("lenet"), conv_channels=(8, 16))
     models.register_variant("lenet_8", config, "LeNet with 8 first channels.")
     assert models.list_variants()[-1] == "lenet_8"

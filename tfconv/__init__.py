@@ -21,7 +21,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ops", "layers", "data", "models", "train", "export", "tune", "viz", "cli")
+_SUBMODULES = (
+    "ops",
+    "layers",
+    "data",
+    "models",
+    "train",
+    "export",
+    "tune",
+    "viz",
+    "chapter",
+    "bench",
+    "cli",
+)
 
 
 class BackendError(ImportError):
