@@ -130,35 +130,26 @@ def pipelines(
     batch_size = check_int("batch_size", batch_size)
     augment = _check_augment(augment)
     _check_limits(validation_split, limit_train, limit_test)
-    (x_train, y_train), (x_test, y_test) = load(name, data_dir=data_dir, source=source)
-    x_train, y_train = x_train[:limit_train], y_train[:limit_train]
-    x_test, y_test = x_test[:limit_test], y_test[:limit_test]
-    x_val = y_val = None
-    if validation_split > 0:
-        x_train, y_train, x_val, y_val = split_validation(x_train, y_train, validation_split)
+    (x_train, y_train), (x_test, y_test), val = _arrays(
+        name, data_dir, source, limit_train, limit_test, validation_split
+    )
     # (0, 1) skips the standardisation in `scale_pixels`.
     scaling = (info.mean, info.std) if standardize else (0.0, 1.0)
     steps = len(x_train) // batch_size if drop_remainder else math.ceil(len(x_train) / batch_size)
-    train, take = _training_batches(
+    batches, take = _training_batches(
         x_train, y_train, batch_size, seed, shuffle_buffer, cache, drop_remainder, epoch
     )
-    # `flat_map` hides the length; Keras needs it for progress bars and to
-    # end an epoch without an out-of-data warning.
-    train = train.apply(tf.data.experimental.assert_cardinality(steps))
     to_inputs = functools.partial(
         _training_inputs, take=take, scaling=scaling, seed=seed, augment=augment, flip=info.flip_ok
     )
-    train = train.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    options = tf.data.Options()
-    options.deterministic = deterministic
     return Pipelines(
-        train=train.prefetch(tf.data.AUTOTUNE).with_options(options),
+        train=_training(batches, steps, to_inputs, deterministic),
         test=_evaluation(x_test, y_test, batch_size, cache, scaling),
-        val=None if x_val is None else _evaluation(x_val, y_val, batch_size, cache, scaling),
+        val=None if val is None else _evaluation(*val, batch_size, cache, scaling),
         info=info,
         num_train=len(x_train),
         num_test=len(x_test),
-        num_val=0 if x_val is None else len(x_val),
+        num_val=0 if val is None else len(val[0]),
         batch_size=batch_size,
         steps_per_epoch=steps,
     )
@@ -180,6 +171,24 @@ def _check_limits(
     for arg, value in (("limit_train", limit_train), ("limit_test", limit_test)):
         if value is not None:
             check_int(arg, value)
+
+
+def _arrays(
+    name: str,
+    data_dir: PathLike | None,
+    source: Source,
+    limit_train: int | None,
+    limit_test: int | None,
+    validation_split: float,
+) -> tuple[tuple[Any, Any], tuple[Any, Any], tuple[Any, Any] | None]:
+    """The (limited) training, test and validation arrays; no validation split gives `None`."""
+    (x_train, y_train), (x_test, y_test) = load(name, data_dir=data_dir, source=source)
+    x_train, y_train = x_train[:limit_train], y_train[:limit_train]
+    test = x_test[:limit_test], y_test[:limit_test]
+    if validation_split == 0:
+        return (x_train, y_train), test, None
+    x_train, y_train, x_val, y_val = split_validation(x_train, y_train, validation_split)
+    return (x_train, y_train), test, (x_val, y_val)
 
 
 def split_validation(
@@ -259,6 +268,19 @@ def _training_inputs(
         # the same ones in every run and after a resume.
         images = augment_batch(images, augment_key(seed, epoch, step), flip)
     return scale_pixels(images, *scaling), tf.cast(labels, tf.int32)
+
+
+def _training(
+    batches: tf.data.Dataset, steps: int, to_inputs: Callable[..., Any], deterministic: bool
+) -> tf.data.Dataset:
+    """The training dataset: `batches` with their length declared, mapped to model inputs."""
+    # `flat_map` hides the length; Keras needs it for progress bars and to
+    # end an epoch without an out-of-data warning.
+    train = batches.apply(tf.data.experimental.assert_cardinality(steps))
+    train = train.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return train.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _evaluation_inputs(
