@@ -42,13 +42,13 @@ def offline_env(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("HOME", str(empty))
     monkeypatch.setenv("KERAS_HOME", str(empty / ".keras"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(empty / "tensorflow_datasets"))
-    monkeypatch.setattr(data, "KERAS_FALLBACK_HOME", empty / "tmp_keras")
+    monkeypatch.setattr(data.sources, "KERAS_FALLBACK_HOME", empty / "tmp_keras")
     # A machine with the Debian package installed must not satisfy "not found" tests.
     info = dataclasses.replace(
         data.DATASETS["fashion_mnist"], debian_dir=str(empty / "debian/fashion-mnist")
     )
     monkeypatch.setattr(
-        data, "DATASETS", MappingProxyType({**data.DATASETS, "fashion_mnist": info})
+        data.info, "DATASETS", MappingProxyType({**data.DATASETS, "fashion_mnist": info})
     )
     return empty
 
@@ -264,10 +264,10 @@ def test_load_rejects_inconsistent_files(tmp_path, overrides, bad_file, problem)
 @st.composite
 def idx_like_bytes(draw):
     """Mostly-valid headers with a payload of random length, to reach the valid path too."""
-    code = draw(st.sampled_from([*data._IDX_DTYPES, 0x00, 0x0A, 0xFF]))
+    code = draw(st.sampled_from([*data.idx._IDX_DTYPES, 0x00, 0x0A, 0xFF]))
     dims = draw(st.lists(st.integers(0, 4), min_size=0, max_size=3))
     header = bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
-    itemsize = data._IDX_DTYPES[code].itemsize if code in data._IDX_DTYPES else 1
+    itemsize = data.idx._IDX_DTYPES[code].itemsize if code in data.idx._IDX_DTYPES else 1
     exact = math.prod(dims) * itemsize
     size = draw(st.one_of(st.just(exact), st.integers(0, exact + 4)))
     return header + draw(st.binary(min_size=size, max_size=size))
@@ -284,7 +284,7 @@ def _check_parse(content: bytes, path: Path) -> None:
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     assert array.shape == shape
-    assert array.dtype == data._IDX_DTYPES[raw[2]].newbyteorder("=")
+    assert array.dtype == data.idx._IDX_DTYPES[raw[2]].newbyteorder("=")
     assert len(raw) == 4 + 4 * ndim + array.nbytes
 
 
@@ -397,9 +397,10 @@ def test_source_keras_cache(offline_env, tmp_path, monkeypatch):
 def test_source_debian(tmp_path, monkeypatch):
     debian_dir = tmp_path / "usr/share/datasets/fashion-mnist"
     arrays = write_dataset(debian_dir, seed=10)
-    info = dataclasses.replace(data.DATASETS["fashion_mnist"], debian_dir=str(debian_dir))
+    registry = data.info.DATASETS
+    info = dataclasses.replace(registry["fashion_mnist"], debian_dir=str(debian_dir))
     monkeypatch.setattr(
-        data, "DATASETS", MappingProxyType({**data.DATASETS, "fashion_mnist": info})
+        data.info, "DATASETS", MappingProxyType({**registry, "fashion_mnist": info})
     )
     assert_same_as(data.load("fashion_mnist", source="debian"), arrays)
     assert_same_as(data.load("fashion_mnist"), arrays)
@@ -423,7 +424,7 @@ def test_not_found_lists_places_and_remedies(offline_env, tmp_path, source):
         assert str(empty) in message
     if source == "keras":
         assert str(offline_env / ".keras" / "datasets" / "fashion-mnist") in message
-        assert str(data.KERAS_FALLBACK_HOME) in message
+        assert str(data.sources.KERAS_FALLBACK_HOME) in message
 
 
 def test_not_found_auto_tries_everything_without_downloading(offline_env, tmp_path, monkeypatch):
@@ -648,7 +649,7 @@ def test_pipeline_evaluation_sets_keep_their_order(data_root):
     np.testing.assert_array_equal(test[..., 0], xt / np.float32(255.0))
     val = [np.concatenate([x for x, _ in batches(p.val)]) for _ in range(2)]
     np.testing.assert_array_equal(val[0], val[1])
-    perm = np.random.default_rng(data._SPLIT_SEED).permutation(200)
+    perm = np.random.default_rng(data.pipeline._SPLIT_SEED).permutation(200)
     np.testing.assert_array_equal(val[0][..., 0], x[perm[150:]] / np.float32(255.0))
 
 
