@@ -386,6 +386,38 @@ def test_viz_folder_without_model_exits_2(tmp_path, capsys):
     assert "no model.keras" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("standardize", [False, True])
+def test_model_input_scales_only_for_a_legacy_model(standardize):
+    from tfconv import data
+    from tfconv.viz.pictures import _model_input
+
+    info = data.get_info("fashion_mnist")
+    images = np.arange(2 * 28 * 28, dtype=np.int64).reshape(2, 28, 28) % 256
+    images = images.astype(np.uint8)
+    config = {"standardize": standardize}
+    legacy = viz.Run(Path("."), models.build("lenet"), config, {}, [])
+    x = _model_input(legacy, images, info)
+    expected = images.astype(np.float32)[..., None] / 255.0
+    if standardize:
+        expected = (expected - info.mean) / info.std
+    assert x.dtype == np.float32 and x.shape == (2, 28, 28, 1)
+    np.testing.assert_array_equal(x, expected)
+    # A model with its own PixelScaling layer takes the raw pixels.
+    raw = viz.Run(Path("."), models.with_preprocessing(models.build("lenet")), config, {}, [])
+    np.testing.assert_array_equal(_model_input(raw, images, info), images[..., None])
+
+
+def test_viz_of_a_legacy_run_folder(tmp_path, capsys):
+    # A model saved before models took raw pixels: viz scales the test images itself.
+    models.build("lenet").save(tmp_path / "model.keras")
+    (tmp_path / "metrics.json").write_text('{"config": {"dataset": "fashion_mnist"}}')
+    status = cli.main(
+        ["viz", str(tmp_path), "--what", "confusion", "--limit", "64", "--out", str(tmp_path)]
+    )
+    assert status == 0, capsys.readouterr().err
+    _check_png(tmp_path / "confusion.png")
+
+
 @pytest.mark.parametrize("what", ["kernel", "all,nope", ""])
 def test_viz_unknown_kind_exits_2(run_dir, what, capsys):
     with pytest.raises(SystemExit) as info:
