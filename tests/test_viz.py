@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib.image
 import numpy as np
 import pytest
 
+import tfconv
 from tfconv import cli, models, train, viz
 from tfconv.commands import viz as viz_command
 
@@ -249,6 +254,59 @@ def test_save_figure_is_atomic_and_readable(tmp_path):
 
 
 # --------------------------------------------------------------------------
+# No global matplotlib state
+# --------------------------------------------------------------------------
+
+
+def test_import_and_save_leave_the_backend_alone(tmp_path):
+    # A fresh interpreter: here matplotlib's backend is already settled.
+    script = textwrap.dedent("""
+        import sys
+        import matplotlib
+        matplotlib.use("svg")  # as a notebook or an application would choose its own
+        import tfconv.viz as viz
+        after_import = matplotlib.get_backend()
+        fig = viz.plot_curves([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}])
+        viz.save_figure(fig, sys.argv[1])
+        # Keras imports pyplot itself; tfconv must open no figure in it.
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        open_figures = len(pyplot.get_fignums()) if pyplot else 0
+        print(after_import, matplotlib.get_backend(), open_figures)
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("MPLBACKEND", None)
+    # The checkout under test, whatever is installed.
+    root = str(Path(tfconv.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    png = tmp_path / "curves.png"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(png)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["svg", "svg", "0"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_figure_leaves_no_pyplot_figure_open(tmp_path):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    viz.save_figure(viz.plot_curves([{"epoch": 1, "loss": 1.0}]), tmp_path / "a.png")
+    viz.save_figure(viz.plot_kernels(models.build("lenet")), tmp_path / "b.png")
+    assert plt.get_fignums() == before
+    # A pyplot figure handed in is closed after the save, as before.
+    fig = plt.figure()
+    viz.save_figure(fig, tmp_path / "c.png")
+    assert plt.get_fignums() == before
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------
 # `tfconv viz` on a trained run
 # --------------------------------------------------------------------------
 
@@ -326,6 +384,38 @@ def test_viz_missing_run_folder_exits_2(tmp_path, capsys, args):
 def test_viz_folder_without_model_exits_2(tmp_path, capsys):
     assert cli.main(["viz", str(tmp_path)]) == 2
     assert "no model.keras" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_model_input_scales_only_for_a_legacy_model(standardize):
+    from tfconv import data
+    from tfconv.viz.pictures import _model_input
+
+    info = data.get_info("fashion_mnist")
+    images = np.arange(2 * 28 * 28, dtype=np.int64).reshape(2, 28, 28) % 256
+    images = images.astype(np.uint8)
+    config = {"standardize": standardize}
+    legacy = viz.Run(Path("."), models.build("lenet"), config, {}, [])
+    x = _model_input(legacy, images, info)
+    expected = images.astype(np.float32)[..., None] / 255.0
+    if standardize:
+        expected = (expected - info.mean) / info.std
+    assert x.dtype == np.float32 and x.shape == (2, 28, 28, 1)
+    np.testing.assert_array_equal(x, expected)
+    # A model with its own PixelScaling layer takes the raw pixels.
+    raw = viz.Run(Path("."), models.with_preprocessing(models.build("lenet")), config, {}, [])
+    np.testing.assert_array_equal(_model_input(raw, images, info), images[..., None])
+
+
+def test_viz_of_a_legacy_run_folder(tmp_path, capsys):
+    # A model saved before models took raw pixels: viz scales the test images itself.
+    models.build("lenet").save(tmp_path / "model.keras")
+    (tmp_path / "metrics.json").write_text('{"config": {"dataset": "fashion_mnist"}}')
+    status = cli.main(
+        ["viz", str(tmp_path), "--what", "confusion", "--limit", "64", "--out", str(tmp_path)]
+    )
+    assert status == 0, capsys.readouterr().err
+    _check_png(tmp_path / "confusion.png")
 
 
 @pytest.mark.parametrize("what", ["kernel", "all,nope", ""])
