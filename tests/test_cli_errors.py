@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from tfconv import cli, data, export, models, train
+from tfconv.export import tflite as export_tflite
 from tfconv.utils import fileio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +290,7 @@ class TestOneLineErrors:
         def disk_full(*args, **kwargs):
             raise OSError(28, "No space left on device", str(tmp_path / "x"))
 
-        monkeypatch.setattr(export, "_write_atomic", disk_full)
+        monkeypatch.setattr(fileio, "atomic_file", disk_full)
         args = ["export", str(run.dir), "--out", str(tmp_path / "e"), "--format", "tflite"]
         assert cli.main([*args, "--no-verify", "--quiet"]) == 1
         assert "No space left on device" in _one_line_error(capsys, "export")
@@ -451,13 +452,13 @@ class TestConventions:
 
     def test_export_shows_progress_before_each_artefact(self, run, tmp_path, capsys, monkeypatch):
         seen: list[str] = []
-        convert = export._convert_tflite
+        convert = export_tflite.convert_tflite
 
         def watched(module, quantize, *args):
             seen.append(capsys.readouterr().err)  # what was shown before this conversion
             return convert(module, quantize, *args)
 
-        monkeypatch.setattr(export, "_convert_tflite", watched)
+        monkeypatch.setattr(export_tflite, "convert_tflite", watched)
         args = ["export", str(run.dir), "--out", str(tmp_path / "e"), "--format", "tflite"]
         assert (
             cli.main(

@@ -740,3 +740,63 @@ class TestWindowOps:
                 dataset="fashion_mnist", verify=False, latency_runs=0, print_fn=None,
             )  # fmt: skip
         assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# The export's steps, one at a time
+# --------------------------------------------------------------------------
+
+
+class TestSteps:
+    def test_output_names_are_every_file_a_full_export_writes(self, exported):
+        from tfconv.export import options
+
+        written = sorted(p.name for p in exported("keras").out.iterdir())
+        assert written == sorted(options.output_names())
+
+    def test_representative_images_are_a_fixed_sorted_sample(self):
+        from tfconv.export import tflite
+
+        x = np.arange(1000, dtype=np.uint8).reshape(1000, 1) % 251
+        first, again = tflite.representative_images(x), tflite.representative_images(x)
+        assert len(first) == tflite.REPRESENTATIVE_IMAGES
+        np.testing.assert_array_equal(first, again)
+        small = np.arange(10, dtype=np.uint8)[:, None]
+        np.testing.assert_array_equal(tflite.representative_images(small), small)
+
+    def test_output_dir_defaults_beside_the_model_and_needs_one_for_an_object(self, tmp_path):
+        from tfconv.export import pipeline
+
+        (tmp_path / "run").mkdir()
+        assert pipeline._output_dir(None, tmp_path / "run") == tmp_path / "run" / "export"
+        assert pipeline._output_dir(None, tmp_path / "m.keras") == tmp_path / "export"
+        with pytest.raises(ValueError, match="`out_dir` is required"):
+            pipeline._output_dir(None, models.build("lenet", layers="keras"))
+
+    def test_check_arguments_refuses_quantize_without_tflite(self):
+        from tfconv.export import pipeline
+
+        assert pipeline._check_arguments("all", "int8", None, "MNIST") == (
+            ["savedmodel", "tflite"],
+            ["int8"],
+            "mnist",
+        )
+        with pytest.raises(ValueError, match="applies to TFLite only"):
+            pipeline._check_arguments("savedmodel", "int8", None, None)
+        with pytest.raises(ValueError, match="Received: limit_test=0"):
+            pipeline._check_arguments("all", "none", 0, None)
+
+    def test_quiet_stderr_silences_native_writes_and_restores_them(self):
+        script = textwrap.dedent(
+            """
+            import os
+            from tfconv.utils.runtime import quiet_stderr
+            with quiet_stderr():
+                os.write(2, b"hidden\\n")
+            os.write(2, b"shown\\n")
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert done.stderr == "shown\n"

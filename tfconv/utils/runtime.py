@@ -1,11 +1,14 @@
 """Facts about the machine and the installed packages, recorded with every run
-and benchmark so that numbers can be traced to where they were measured.
+and benchmark so that numbers can be traced to where they were measured; and
+`quiet_stderr`, for native libraries that write straight to the process's stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+from collections.abc import Iterator
 
 
 def describe_device() -> str:
@@ -33,3 +36,27 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silences file descriptor 2 inside the block, C++ libraries' writes included.
+
+    For native code whose diagnostics also reach Python another way (the
+    TFLite converter's, say, which its exception carries). Where the
+    descriptor cannot be duplicated, nothing is silenced.
+    """
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(fd, 2)
+    finally:
+        os.close(fd)
