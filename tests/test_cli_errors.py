@@ -31,9 +31,7 @@ from tfconv.utils import fileio
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 @pytest.fixture(scope="module")
