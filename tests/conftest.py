@@ -1,4 +1,5 @@
-"""Shared pytest fixtures (kept minimal; other test modules may add theirs here)."""
+"""Shared pytest fixtures and helpers: the data folder, the Keras dtype policy,
+and the environment of a `tfconv` child process."""
 
 from __future__ import annotations
 
@@ -44,3 +45,24 @@ def data_root() -> Path:
             "TFCONV_DATA_DIR to a folder holding fashion-mnist/ and mnist/."
         )
     return root
+
+
+@pytest.fixture
+def real_data(data_root, monkeypatch):
+    """Points `TFCONV_DATA_DIR` at `data_root` for one test.
+
+    Modules whose every test reads the data use it for all of them:
+    `pytestmark = pytest.mark.usefixtures("real_data")`.
+    """
+    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+
+
+def child_env(data_root: Path) -> dict[str, str]:
+    """The environment of a child `python`/`tfconv` process reading `data_root`.
+
+    TensorFlow's start-up lines silenced, and no inherited `TF_CONFIG`, which
+    would make the child a multi-worker cluster member.
+    """
+    env = dict(os.environ, TFCONV_DATA_DIR=str(data_root), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_CONFIG", None)
+    return env

@@ -32,9 +32,7 @@ from tfconv.utils import fileio
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 @pytest.fixture(scope="module")
@@ -395,6 +393,31 @@ class TestConventions:
         )
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == "[]"
+
+    def test_subcommand_help_imports_neither_keras_nor_tensorflow(self):
+        # Each subcommand's options are added when it is parsed; choices from
+        # modules that import Keras are read only when a value is checked.
+        done = _python(
+            """
+            import contextlib, io, sys
+            from tfconv import cli
+            for command in cli.COMMANDS:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+                    cli.build_parser().parse_args([command.name, "--help"])
+            print(sorted(m for m in ("keras", "tensorflow") if m in sys.modules))
+            """
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "[]"
+
+    def test_lazy_choices_are_checked_when_parsed(self, capsys):
+        with pytest.raises(SystemExit) as exit_:
+            cli.build_parser().parse_args(["train", "--optimizer", "nope"])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "invalid choice: 'nope'" in err
+        assert all(repr(name) in err for name in models.OPTIMIZERS)
+        assert cli.build_parser().parse_args(["train", "--optimizer", "adam"]).optimizer == "adam"
 
     def test_other_keras_backend_gets_one_clear_error(self, tmp_path):
         # NumPy is the one other backend Keras ships without extra packages

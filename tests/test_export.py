@@ -29,9 +29,7 @@ N_TEST = 1000
 QUANTIZED = ("tflite_dynamic", "tflite_int8")
 
 
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

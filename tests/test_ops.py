@@ -8,12 +8,12 @@ import pathlib
 import re
 
 import numpy as np
-import oracle
 import pytest
 import tensorflow as tf
 
 import tfconv
 from tfconv import layers, ops
+from tfconv import testing as oracle
 
 X3 = np.arange(9, dtype="float32").reshape(3, 3)
 K2 = np.array([[0, 1], [2, 3]], dtype="float32")

@@ -6,11 +6,11 @@ import zlib
 
 import keras
 import numpy as np
-import oracle
 import pytest
 import tensorflow as tf
 
 from tfconv import layers
+from tfconv import testing as oracle
 
 OURS = {"max": layers.MaxPool2D, "avg": layers.AvgPool2D}
 KERAS = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}

@@ -16,13 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 from tfconv import cli, runs, train
 
-
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 # A few seconds per run on two CPU cores.
@@ -31,12 +29,6 @@ SNAPSHOT = ("model.keras", "metrics.json", "history.csv", "curves.png", "run.jso
 # Columns and keys that measure time, not what was computed.
 TIMING_COLUMNS = ("seconds", "examples_per_sec")
 TIMING_KEYS = ("wall_seconds", "examples_per_sec", "examples_per_sec_after_first", "command")
-
-
-def _env(data_root: Path) -> dict[str, str]:
-    env = dict(os.environ, TFCONV_DATA_DIR=str(data_root), TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("TF_CONFIG", None)
-    return env
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -150,7 +142,7 @@ class TestLock:
                 print("locked", flush=True)
                 time.sleep(600)
             """)],
-            env=_env(data_root), stdout=subprocess.PIPE, text=True,
+            env=child_env(data_root), stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
             assert holder.stdout.readline().strip() == "locked"
@@ -264,7 +256,7 @@ class TestExactResume:
         killed = tmp_path / "killed"
         proc = subprocess.run(
             [sys.executable, "-c", _KILLED_RUN, "train", *recipe, "--out", str(killed)],
-            env=_env(data_root), capture_output=True, text=True, timeout=300,
+            env=child_env(data_root), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
         assert not (killed / "model.keras").exists()
@@ -325,7 +317,7 @@ class TestMultiWorkerResume:
     def _start(self, data_root, out, ports, kill_at):
         procs = []
         for index in range(2):
-            env = _env(data_root)
+            env = child_env(data_root)
             env["TF_CONFIG"] = json.dumps(
                 {
                     "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},

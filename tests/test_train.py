@@ -12,14 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 from tfconv import cli, train
 from tfconv.utils import fileio
 
-
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 SMALL = dict(limit_train=2048, limit_test=512, batch_size=128, verbose=0)
@@ -28,12 +26,6 @@ SMALL = dict(limit_train=2048, limit_test=512, batch_size=128, verbose=0)
 def _history(path: Path) -> list[dict[str, str]]:
     with (path / "history.csv").open() as f:
         return list(csv.DictReader(f))
-
-
-def _env(data_root: Path) -> dict[str, str]:
-    env = dict(os.environ, TFCONV_DATA_DIR=str(data_root), TF_CPP_MIN_LOG_LEVEL="3")
-    env.pop("TF_CONFIG", None)
-    return env
 
 
 class TestTrainRun:
@@ -196,7 +188,7 @@ class TestDistributed:
             """
         )
         proc = subprocess.run(
-            [sys.executable, "-c", script], env=_env(data_root), capture_output=True,
+            [sys.executable, "-c", script], env=child_env(data_root), capture_output=True,
             text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]

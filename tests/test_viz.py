@@ -14,7 +14,7 @@ import pytest
 
 import tfconv
 from tfconv import cli, models, train, viz
-from tfconv.commands import viz as viz_command
+from tfconv.cli import viz as viz_command
 
 FASHION = (
     "T-shirt/top",
@@ -30,9 +30,7 @@ FASHION = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _real_data(data_root, monkeypatch):
-    monkeypatch.setenv("TFCONV_DATA_DIR", str(data_root))
+pytestmark = pytest.mark.usefixtures("real_data")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
-"""Plain NumPy loop implementations of the chapter's operations.
+"""Plain NumPy loop implementations of the chapter's operations: the reference
+that tfconv's ops are checked and benchmarked against.
 
-The independent oracle for the tests: written as literally as possible, one
-output element at a time, in float64, sharing no code with `tfconv`. Shapes
-follow the book (channels first).
+The independent oracle for the tests and `tfconv.bench`'s ops section: written
+as literally as possible, one output element at a time, in float64, sharing no
+code with the rest of `tfconv` (it imports nothing from it). Shapes follow the
+book (channels first).
 """
 
 from __future__ import annotations

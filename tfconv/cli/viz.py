@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from tfconv.cli import UsageError, add_data_options
+from tfconv.cli.common import Command, LazyChoices, UsageError, add_data_options
 
-_KINDS = ("curves", "kernels", "features", "activations", "confusion", "errors")
+# `tfconv.viz` imports Keras and matplotlib: read when a value is checked, not for `--help`.
+_KINDS = LazyChoices("tfconv.viz", "KINDS")
 
 
 def _kinds(text: str) -> list[str]:
+    """An argparse type: comma-separated kinds of `tfconv.viz.KINDS`, or all."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in kinds if k not in (*_KINDS, "all")]
     if not kinds or bad:
@@ -21,23 +22,16 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
-def add_parser(sub: Any) -> None:
-    """Registers `tfconv viz`."""
-    p = sub.add_parser(
-        "viz",
-        help="draw pictures of a trained run",
-        description="Write PNG pictures of a run folder from `tfconv train`: training "
-        "curves, first-layer kernels, feature maps of a test image, mean activations "
-        "of chosen classes, the confusion matrix and misclassified test images. The data options "
-        "default to the run's own (its metrics.json).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The run folder, what to draw, where, and on which data."""
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder with model.keras")
     p.add_argument(
         "--what",
         type=_kinds,
         default=["all"],
         metavar="KIND[,KIND]",
-        help=f"what to draw: {', '.join(_KINDS)} or all (default: all)",
+        help="what to draw: kinds of `tfconv.viz.KINDS` (curves, kernels, ...) or all "
+        "(default: all)",
     )
     p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/viz)")
     add_data_options(p)
@@ -57,10 +51,10 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="use the first N test images (default: the run's --limit-test, else all)",
     )
-    p.set_defaults(run=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Runs `tfconv viz`; returns the exit status."""
     from tfconv import viz
 
     try:
@@ -79,3 +73,17 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     print(f"{len(written)} picture(s) written")
     return 0
+
+
+COMMANDS = (
+    Command(
+        name="viz",
+        help="draw pictures of a trained run",
+        description="Write PNG pictures of a run folder from `tfconv train`: training "
+        "curves, first-layer kernels, feature maps of a test image, mean activations "
+        "of chosen classes, the confusion matrix and misclassified test images. The data "
+        "options default to the run's own (its metrics.json).",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

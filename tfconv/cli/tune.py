@@ -24,94 +24,101 @@ import argparse
 import sys
 from typing import Any
 
-from tfconv.cli import UsageError, add_data_options
-from tfconv.train import PRECISIONS
-
-_DESCRIPTION = (
-    "Search the LeNet template's hyperparameters (architecture, optimizer, learning rate, "
-    "batch size, ...) with KerasTuner, scoring each trial on a validation split of the "
-    "training set. Writes results.csv/.md (every trial, best first), best_config.json "
-    "(for `tfconv train --config`), best_model.keras (evaluated once on the test set) and "
-    "summary.json to --dir. Run the same command again to resume an interrupted search."
-)
+from tfconv.cli.common import Command, LazyChoices, UsageError, add_data_options
 
 
-def add_parser(sub: Any) -> None:
-    """Registers `tfconv tune`."""
-    p = sub.add_parser(
-        "tune",
-        help="hyperparameter search (KerasTuner: random, bayesian, hyperband, grid)",
-        description=_DESCRIPTION,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The tune options, in groups: search, data, trials, distributed search."""
+    _add_search_options(p)
     add_data_options(p)
-    p.add_argument(
+    _add_trial_options(p)
+    _add_distributed_options(p)
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("search")
+    group.add_argument(
         "--tuner",
         default="random",
-        metavar="{random,bayesian,hyperband,grid}",
-        help="search algorithm (default: random; bayesian needs scikit-learn)",
+        metavar="TUNER",
+        help="search algorithm of `tfconv.tune.TUNERS`: random (default), bayesian (needs "
+        "scikit-learn), hyperband or grid",
     )
-    p.add_argument(
+    group.add_argument(
         "--max-trials",
         type=int,
         default=10,
         help="trials to run at most (default 10); raise it to extend a finished search",
     )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=3,
-        help="epochs per trial; for hyperband the most any trial gets (default 3)",
-    )
-    p.add_argument(
+    group.add_argument(
         "--dir", default="saved_models/tune/search", help="search folder (created; resumed)"
     )
-    p.add_argument(
+    group.add_argument(
         "--overwrite",
         action="store_true",
         help="delete an earlier tfconv search in --dir and start over",
     )
-    p.add_argument(
-        "--validation-split",
-        type=float,
-        default=0.1,
-        help="fraction of the training set that scores trials (default 0.1)",
-    )
-    p.add_argument(
-        "--limit-train", type=int, default=None, help="use the first N training examples"
-    )
-    p.add_argument("--limit-test", type=int, default=None, help="use the first N test examples")
-    p.add_argument(
-        "--max-params",
-        type=int,
-        default=None,
-        help="largest model a trial may build, in parameters (default: no limit)",
-    )
-    p.add_argument(
-        "--layers",
-        choices=("keras", "tfconv"),
-        default="keras",
-        help="Keras's built-in layers (default; faster on CPU) or tfconv's own",
-    )
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="auto: mixed_float16 on a GPU of compute capability >= 7.0, float32 on CPU",
-    )
-    p.add_argument(
-        "--standardize",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="standardise pixels instead of scaling to [0, 1]",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the search and of every trial")
-    p.add_argument(
+    group.add_argument("--seed", type=int, default=0, help="seed of the search and of every trial")
+    group.add_argument(
         "--verbose",
         type=int,
         choices=(0, 1, 2),
         default=2,
         help="2: one line per epoch (default), 1: progress bars, 0: trial lines only",
     )
+
+
+def _add_trial_options(p: argparse.ArgumentParser) -> None:
+    from tfconv.train import PRECISIONS
+
+    group = p.add_argument_group("trials")
+    group.add_argument(
+        "--epochs",
+        type=int,
+        default=3,
+        help="epochs per trial; for hyperband the most any trial gets (default 3)",
+    )
+    group.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.1,
+        help="fraction of the training set that scores trials (default 0.1)",
+    )
+    group.add_argument(
+        "--limit-train", type=int, default=None, help="use the first N training examples"
+    )
+    group.add_argument(
+        "--limit-test", type=int, default=None, help="use the first N test examples"
+    )
+    group.add_argument(
+        "--max-params",
+        type=int,
+        default=None,
+        help="largest model a trial may build, in parameters (default: no limit)",
+    )
+    group.add_argument(
+        "--layers",
+        type=LazyChoices("tfconv.models", "LAYER_BACKENDS"),
+        metavar="LAYERS",
+        default="keras",
+        help="Keras's built-in layers (default; faster on CPU) or tfconv's own "
+        "(`tfconv.models.LAYER_BACKENDS`)",
+    )
+    group.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: mixed_float16 on a GPU of compute capability >= 7.0, float32 on CPU",
+    )
+    group.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="standardise pixels instead of scaling to [0, 1]",
+    )
+
+
+def _add_distributed_options(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("distributed search (KerasTuner's chief/worker protocol)")
     group.add_argument(
         "--distributed",
@@ -129,7 +136,6 @@ def add_parser(sub: Any) -> None:
     group.add_argument(
         "--oracle-port", type=int, default=None, help="the chief's port (default: a free one)"
     )
-    p.set_defaults(run=run)
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -207,3 +213,22 @@ def run(args: argparse.Namespace) -> int:
     if result.role == "worker":
         print(f"tfconv tune: worker finished; the chief writes the results to {args.dir}")
     return 0
+
+
+_DESCRIPTION = (
+    "Search the LeNet template's hyperparameters (architecture, optimizer, learning rate, "
+    "batch size, ...) with KerasTuner, scoring each trial on a validation split of the "
+    "training set. Writes results.csv/.md (every trial, best first), best_config.json "
+    "(for `tfconv train --config`), best_model.keras (evaluated once on the test set) and "
+    "summary.json to --dir. Run the same command again to resume an interrupted search."
+)
+
+COMMANDS = (
+    Command(
+        name="tune",
+        help="hyperparameter search (KerasTuner: random, bayesian, hyperband, grid)",
+        description=_DESCRIPTION,
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from tfconv.cli import UsageError
+from tfconv.cli.common import Command, UsageError
 
 
-def add_parser(sub: Any) -> None:
-    """Registers `tfconv chapter`."""
-    p = sub.add_parser(
-        "chapter",
-        help="run the chapter's worked examples and exercises, checked against the book",
-        description="Recompute the chapter's examples with tfconv, print them as the book "
-        "does and check the book's numbers; exit status 1 on a mismatch. "
-        "`tfconv chapter --list` names the sections.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The section names (checked against `tfconv.chapter.SECTIONS` when run) and `--list`."""
     p.add_argument(
         "sections",
         nargs="*",
@@ -26,10 +18,10 @@ def add_parser(sub: Any) -> None:
         help="section names or all (default: all)",
     )
     p.add_argument("--list", action="store_true", help="list the sections and exit")
-    p.set_defaults(run=_run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Runs `tfconv chapter`; returns the exit status."""
     from tfconv import chapter
 
     if args.list:
@@ -49,3 +41,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"tfconv chapter: mismatch with the book: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+COMMANDS = (
+    Command(
+        name="chapter",
+        help="run the chapter's worked examples and exercises, checked against the book",
+        description="Recompute the chapter's examples with tfconv, print them as the book "
+        "does and check the book's numbers; exit status 1 on a mismatch. "
+        "`tfconv chapter --list` names the sections.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

@@ -9,57 +9,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from tfconv.cli import UsageError, add_data_options
-
-
-def add_parser(sub: Any) -> None:
-    """Registers the `export` and `predict` subcommands."""
-    _add_export_parser(sub)
-    _add_predict_parser(sub)
+from tfconv.cli.common import Command, UsageError, add_data_options, int_at_least
 
 
-def _int_at_least(minimum: int) -> Any:
-    """An argparse type: an integer >= `minimum`."""
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    """The export options: what to write, the data it is checked on, how to check."""
+    from tfconv.export import FORMATS, QUANTIZATIONS
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _add_export_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "export",
-        help="export a trained model to SavedModel and/or TFLite, and check it",
-        description="Export a run's model to SavedModel and TFLite files that take raw "
-        "uint8 28x28 pixels and return class probabilities, with labels.txt/labels.json "
-        "beside them. Every file is then loaded again and compared with the Keras model "
-        "on the test set; the numbers (sizes, ops, max |dp|, accuracy, latency) are "
-        "printed and written to export_report.json.",
-    )
     p.add_argument("model", help="run folder (with model.keras) or a .keras file")
     p.add_argument(
         "--format",
         action="append",
         default=None,
         metavar="FORMAT",
-        help="savedmodel, tflite or all (default); repeat or comma-separate for several",
+        help=f"{', '.join(FORMATS)} or all (default); repeat or comma-separate for several",
     )
     p.add_argument(
         "--quantize",
         action="append",
         default=None,
         metavar="MODE",
-        help="TFLite variants: none (float32, default), float16, dynamic (int8 weights), "
-        "int8 (full integer) or all; repeat or comma-separate for several",
+        help=f"TFLite variants: {', '.join(QUANTIZATIONS)} or all (default: none, float32; "
+        "dynamic: int8 weights; int8: full integer); repeat or comma-separate for several",
     )
     p.add_argument("--out", default=None, help="output folder (default: export/ beside the model)")
     add_data_options(p)
@@ -69,9 +41,13 @@ def _add_export_parser(sub: Any) -> None:
         default=None,
         help="the model expects standardised input (default: the run's setting)",
     )
+    _add_check_options(p)
+
+
+def _add_check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit-test",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=None,
         help="check on the first N test images only (default: all)",
     )
@@ -83,7 +59,7 @@ def _add_export_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--latency-runs",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=200,
         help="single-image runs timed per format (0: no timing)",
     )
@@ -92,14 +68,14 @@ def _add_export_parser(sub: Any) -> None:
         action="store_true",
         help="print nothing but errors (no progress on stderr, no report table)",
     )
-    p.set_defaults(run=_run_export)
 
 
 def _progress(line: str) -> None:
     print(f"tfconv export: {line}", file=sys.stderr, flush=True)
 
 
-def _run_export(args: argparse.Namespace) -> int:
+def run_export(args: argparse.Namespace) -> int:
+    """Runs `tfconv export`; returns the exit status."""
     from tfconv import export
 
     try:
@@ -131,13 +107,8 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_predict_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "predict",
-        help="classify image files with a .keras, .tflite or SavedModel model",
-        description="Classify image files (PNG, JPEG, ... of any size; each is turned "
-        "into a 28x28 grayscale image) and print the most likely classes.",
-    )
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """The predict options: the model, the images, how to read and show them."""
     p.add_argument(
         "model",
         help="a .keras file or run folder, a .tflite file, or a SavedModel folder "
@@ -150,17 +121,17 @@ def _add_predict_parser(sub: Any) -> None:
         help="invert the images first, for dark-on-light drawings (the datasets are "
         "light-on-dark)",
     )
-    p.add_argument("--top", type=_int_at_least(1), default=3, help="classes to show (default 3)")
+    p.add_argument("--top", type=int_at_least(1), default=3, help="classes to show (default 3)")
     p.add_argument(
         "--labels",
         default=None,
         help="class names, labels.txt (one per line) or labels.json (default: the "
         "labels.txt beside the model, or the run's dataset)",
     )
-    p.set_defaults(run=_run_predict)
 
 
-def _run_predict(args: argparse.Namespace) -> int:
+def run_predict(args: argparse.Namespace) -> int:
+    """Runs `tfconv predict`; returns the exit status."""
     from tfconv import export
 
     try:
@@ -175,3 +146,26 @@ def _run_predict(args: argparse.Namespace) -> int:
         for rank, (name, prob) in enumerate(result, start=1):
             print(f"  {rank}. {name:{width}s} {prob:7.2%}")
     return 0
+
+
+COMMANDS = (
+    Command(
+        name="export",
+        help="export a trained model to SavedModel and/or TFLite, and check it",
+        description="Export a run's model to SavedModel and TFLite files that take raw "
+        "uint8 28x28 pixels and return class probabilities, with labels.txt/labels.json "
+        "beside them. Every file is then loaded again and compared with the Keras model "
+        "on the test set; the numbers (sizes, ops, max |dp|, accuracy, latency) are "
+        "printed and written to export_report.json.",
+        add_arguments=add_export_arguments,
+        run=run_export,
+    ),
+    Command(
+        name="predict",
+        help="classify image files with a .keras, .tflite or SavedModel model",
+        description="Classify image files (PNG, JPEG, ... of any size; each is turned "
+        "into a 28x28 grayscale image) and print the most likely classes.",
+        add_arguments=add_predict_arguments,
+        run=run_predict,
+    ),
+)

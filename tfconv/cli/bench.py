@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from tfconv.cli.common import Command, UsageError
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="run the benchmark suite (layers, pipeline, roofline, time to accuracy, ...)",
-        description="Run the benchmark suite and write bench.json and bench.md to --out. "
-        "--quick shrinks every section so that it checks in a couple of minutes that each "
-        "benchmark produces numbers; only full runs give numbers worth reporting.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """`--data-dir`, `--quick`, `--out` and `--only`."""
     # Only --data-dir: every section measures Fashion-MNIST (its targets, e.g.
     # time to 0.90 test accuracy, are that dataset's), so --dataset and
     # --source would be accepted and then ignored.
@@ -29,12 +24,11 @@ def add_parser(sub: Any) -> None:
         "--only", choices=("zoo",), default=None,
         help="run one section alone (zoo: the layer zoo's training steps)",
     )  # fmt: skip
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Runs `tfconv bench`; returns the exit status."""
     from tfconv import bench
-    from tfconv.cli import UsageError
     from tfconv.utils import fileio
 
     try:
@@ -44,3 +38,16 @@ def run(args: argparse.Namespace) -> int:
     bench.run_suite(args.out, quick=args.quick, data_dir=args.data_dir, only=args.only)
     print(f"wrote {args.out}/bench.json and {args.out}/bench.md")
     return 0
+
+
+COMMANDS = (
+    Command(
+        name="bench",
+        help="run the benchmark suite (layers, pipeline, roofline, time to accuracy, ...)",
+        description="Run the benchmark suite and write bench.json and bench.md to --out. "
+        "--quick shrinks every section so that it checks in a couple of minutes that each "
+        "benchmark produces numbers; only full runs give numbers worth reporting.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

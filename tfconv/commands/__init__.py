@@ -1,1 +1,0 @@
-"""Subcommands of `tfconv` beyond `train`; each module has `add_parser(subparsers)`."""
