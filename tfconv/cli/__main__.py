@@ -4,4 +4,5 @@ import sys
 
 from tfconv.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # runpy runs this module as __main__; a plain import runs nothing
+    sys.exit(main())
