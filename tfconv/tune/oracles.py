@@ -198,7 +198,8 @@ class BayesianOracle(_OracleMixin, keras_tuner.oracles.BayesianOptimizationOracl
         except ImportError:
             return super().populate_space(trial_id)
         # The Gaussian process's matrices are tiny: extra BLAS threads only
-        # spin, which slows a machine whose cores are busy training.
+        # spin, which slows a machine whose cores are busy training
+        # (docs/bench/tune_bayesian_blas.md).
         with threadpool_limits(limits=1, user_api="blas"):
             return super().populate_space(trial_id)
 
