@@ -209,6 +209,77 @@ class TestCli:
 
 
 # --------------------------------------------------------------------------
+# The search's steps, one at a time (no training)
+# --------------------------------------------------------------------------
+
+
+class TestSteps:
+    @pytest.mark.parametrize(
+        "field",
+        [
+            {"tuner": "annealing"},
+            {"max_trials": 0},
+            {"epochs": True},
+            {"validation_split": 1.0},
+            {"validation_split": 0},
+            {"verbose": 3},
+            {"source": "web"},
+            {"max_params": -5},
+        ],
+    )
+    def test_config_refuses_bad_fields_when_made(self, field):
+        name = next(iter(field))
+        with pytest.raises(ValueError, match=rf"`{name}`.*Received: {name}="):
+            tune.TuneConfig(**field)
+
+    def test_validate_checks_reassigned_fields_and_returns_the_config(self):
+        config = tune.TuneConfig(epochs=2)
+        assert config.validate() is config
+        config.epochs = 0
+        with pytest.raises(ValueError, match="Received: epochs=0"):
+            config.validate()
+
+    def test_best_epoch_is_kept_and_divergence_scores_zero(self):
+        from tfconv.tune.hypermodel import _best_epoch
+
+        nan = float("nan")
+        best = _best_epoch({"loss": [1.0, 0.5, nan], tune.OBJECTIVE: [0.6, 0.8, nan]}, 10, 2.0)
+        assert best[tune.OBJECTIVE] == 0.8 and best["loss"] == 0.5
+        assert best["diverged"] == 1.0 and best["num_params"] == 10.0
+        lost = _best_epoch({"loss": [nan], tune.OBJECTIVE: [nan]}, 10, 2.0)
+        assert lost[tune.OBJECTIVE] == 0.0 and lost["diverged"] == 1.0
+
+    def test_role_needs_all_three_variables(self, monkeypatch):
+        from tfconv.tune.distributed import role
+
+        for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+            monkeypatch.delenv(name, raising=False)
+        assert role() == "single"
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        with pytest.raises(ValueError, match="KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID"):
+            role()
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner3")
+        assert role() == "worker"
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        assert role() == "chief"
+
+    def test_trial_rows_rank_completed_trials_best_first(self):
+        hypermodel = tune.LeNetHyperModel()
+        hp = keras_tuner.HyperParameters()
+        hypermodel.fields(hp)
+        trials = []
+        for trial_id, score in (("a", 0.5), ("b", 0.9), ("c", None)):
+            trial = keras_tuner.engine.trial.Trial(hp.copy(), trial_id=trial_id)
+            trial.status = "COMPLETED" if score is not None else "FAILED"
+            trial.score = score
+            trials.append(trial)
+        rows = tune.trial_rows(trials, hypermodel, epochs=3)
+        assert [(r["trial_id"], r["rank"]) for r in rows] == [("b", 1), ("a", 2), ("c", None)]
+        assert rows[0]["conv_channels"] == "16,32,64" and rows[0]["epochs"] == 3
+
+
+# --------------------------------------------------------------------------
 # A tiny search on real data
 # --------------------------------------------------------------------------
 

@@ -180,10 +180,9 @@ def run(args: argparse.Namespace) -> int:
     from tfconv import train, tune
     from tfconv.utils import fileio
 
-    config = _config(args)
     try:
         fileio.check_output_dir(args.dir, "dir")
-        config.validate()
+        config = _config(args)  # checks its fields
         if args.distributed:
             if args.workers < 0:
                 raise ValueError(
