@@ -29,7 +29,10 @@ The package, one job per module:
 - `history`: `history.csv`; `curves`: `curves.png`;
 - `results`: `TrainResult`, the settings that identify a run, its errors;
 - `run_folder`: the run folder as a transaction;
-- `run`: `train` itself, as a sequence of named steps.
+- `prepare`: before training: the config resolved, the folder opened, the
+  run's action (fresh, resume, finished, refused) settled;
+- `fit`: the run itself: build, restore, fit, summarise, publish;
+- `run`: `train`, the sequence of the two.
 
 Importing this package does not load TensorFlow or Keras.
 """
