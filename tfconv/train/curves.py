@@ -3,7 +3,8 @@
 The picture is one of the run folder's outputs, so it is drawn here rather
 than in `tfconv.viz` (which sits above `tfconv.train` and may use this).
 It uses matplotlib's object API only: no pyplot, so no backend is chosen
-and a notebook's plotting backend is left alone.
+and a notebook's plotting backend is left alone. `tfconv.viz` draws the
+same picture for `tfconv viz`: it should take `plot_curves` from here.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
     Returns:
         The matplotlib `Figure` (not registered with pyplot: nothing to close).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5, 3.8), dpi=_DPI)
+    # Its own Agg canvas: it renders (to a file or a notebook) whatever
+    # backend pyplot uses, and nothing global changes.
+    FigureCanvasAgg(fig)
     ax = fig.subplots()
     epochs = [row["epoch"] for row in history]
     for key, label, style in (
