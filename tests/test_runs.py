@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from conftest import child_env
 
-from tfconv import cli, runs, train
+from tfconv import cli, train
+from tfconv.train import run_folder as runs
 
 pytestmark = pytest.mark.usefixtures("real_data")
 
@@ -137,8 +138,8 @@ class TestLock:
         holder = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(f"""
                 import sys, time
-                from tfconv import runs
-                runs.RunFolder({str(out)!r}).acquire()
+                from tfconv.train import run_folder
+                run_folder.RunFolder({str(out)!r}).acquire()
                 print("locked", flush=True)
                 time.sleep(600)
             """)],
@@ -166,7 +167,7 @@ class TestSnapshot:
     def test_failed_write_keeps_previous_outputs_and_resume_state(
         self, data_root, tmp_path, monkeypatch, capsys
     ):
-        from tfconv import viz
+        from tfconv.train import curves
 
         out = tmp_path / "run"
         base = ["train", "--epochs", "1", *TINY, "--out", str(out)]
@@ -176,7 +177,7 @@ class TestSnapshot:
         def disk_full(*args, **kwargs):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(viz, "save_figure", disk_full)
+        monkeypatch.setattr(curves, "save_png", disk_full)
         code, _, err = _cli([*base, "--lr", "0.5", "--overwrite"], capsys)
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert "No space left on device" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -127,6 +128,78 @@ class TestConfig:
         path.write_text(json.dumps({"learning_rate": 0.1}))
         with pytest.raises(ValueError, match="Unknown key 'learning_rate'"):
             train.config_from_file(path)
+
+    def test_bad_values_are_refused_when_the_config_is_made(self):
+        # Checked in __post_init__, so dataclasses.replace checks again.
+        with pytest.raises(ValueError, match=r"Received: momentum=1\.5"):
+            train.TrainConfig(momentum=1.5)
+        cfg = train.TrainConfig(momentum=0)
+        assert isinstance(cfg.momentum, float)
+        with pytest.raises(ValueError, match=r"Received: epochs=0"):
+            dataclasses.replace(cfg, epochs=0)
+
+    def test_resolved_fills_the_recipe_and_nothing_else(self):
+        cfg = train.TrainConfig(lr=0.05, augment=True)
+        resolved = cfg.resolved()
+        assert (resolved.lr, resolved.augment, resolved.epochs) == (0.05, True, 10)
+        assert cfg.epochs is None  # a copy: the config itself is unchanged
+
+
+class TestSteps:
+    """The named steps of a run, each on its own."""
+
+    def test_run_settings_leave_out_what_a_resume_may_change(self):
+        cfg = train.TrainConfig(verbose=0, steps_per_execution=4, data_dir="/x").resolved()
+        settings = train.run_settings(cfg, "float32", "abc")
+        assert settings["precision"] == "float32" and settings["data_sha256"] == "abc"
+        assert not {"verbose", "steps_per_execution", "data_dir", "source", "scale_lr"} & set(
+            settings
+        )
+        assert settings["lr"] == 0.9
+
+    def test_data_fingerprint_sees_bytes_and_shapes(self):
+        a = np.arange(6, dtype=np.uint8)
+        assert train.data_fingerprint([a]) == train.data_fingerprint([a.copy()])
+        assert train.data_fingerprint([a]) != train.data_fingerprint([a.reshape(2, 3)])
+        assert train.data_fingerprint([a]) != train.data_fingerprint([a + 1])
+
+    def test_summarize_averages_throughput_after_the_first_epoch(self):
+        from tfconv.train.results import summarize
+
+        history = [
+            {"epoch": 1, "loss": 2.0, "test_acc": 0.1, "examples_per_sec": 10.0, "wall": 3.0},
+            {"epoch": 2, "loss": 1.0, "test_acc": 0.5, "examples_per_sec": 30.0, "wall": 2.0},
+        ]
+        metrics = summarize(history, wall=99.0, facts={"device": "cpu"})
+        assert (metrics["loss"], metrics["test_acc"], metrics["epochs"]) == (1.0, 0.5, 2)
+        assert metrics["examples_per_sec"] == 20.0
+        assert metrics["examples_per_sec_after_first"] == 30.0
+        assert metrics["wall_seconds"] == 5.0  # every attempt's epochs, not this attempt's
+        assert list(metrics)[-1] == "device"
+
+    def test_history_round_trips_through_csv(self, tmp_path):
+        rows = [{"epoch": 1, "loss": 0.123456789, "train_acc": 0.5, "wall": 1.0}]
+        train.write_history(tmp_path / "history.csv", rows)
+        (back,) = train.read_history(tmp_path / "history.csv")
+        assert back == {"epoch": 1.0, "loss": 0.123457, "train_acc": 0.5}  # no wall column
+
+    def test_curves_are_drawn_without_pyplot(self, tmp_path):
+        # A notebook's plotting backend must survive a training run.
+        script = textwrap.dedent(
+            f"""
+            import sys
+            from tfconv.train import curves
+            history = [{{"epoch": 1, "loss": 1.0, "train_acc": 0.5, "test_acc": 0.6}}]
+            curves.write_curves({str(tmp_path / "c.png")!r}, history, "title")
+            print("matplotlib.pyplot" in sys.modules)
+            """
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.strip() == "False"
+        assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 class TestCli:
