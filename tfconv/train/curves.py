@@ -2,9 +2,8 @@
 
 The picture is one of the run folder's outputs, so it is drawn here rather
 than in `tfconv.viz` (which sits above `tfconv.train` and may use this).
-It uses matplotlib's object API only: no pyplot, so no backend is chosen
-and a notebook's plotting backend is left alone. `tfconv.viz` draws the
-same picture for `tfconv viz`: it should take `plot_curves` from here.
+It uses `tfconv.utils.figures` (no pyplot), so a notebook's plotting
+backend is left alone; `tfconv viz` re-exports this `plot_curves`.
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from tfconv.utils import fileio
-
-_DPI = 110
+from tfconv.utils.figures import new_figure, save_figure
 
 
 def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
@@ -29,13 +26,7 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
     Returns:
         The matplotlib `Figure` (not registered with pyplot: nothing to close).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 3.8), dpi=_DPI)
-    # Its own Agg canvas: it renders (to a file or a notebook) whatever
-    # backend pyplot uses, and nothing global changes.
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     epochs = [row["epoch"] for row in history]
     for key, label, style in (
@@ -56,8 +47,7 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
 
 def save_png(fig: Any, path: str | os.PathLike) -> None:
     """Saves `fig` as a PNG, atomically."""
-    with fileio.atomic_file(path) as tmp:
-        fig.savefig(tmp, format="png")
+    save_figure(fig, path)
 
 
 def write_curves(path: str | os.PathLike, history: Sequence[dict[str, float]], title: str) -> None:

@@ -28,12 +28,12 @@ array([[1, 0],
 from __future__ import annotations
 
 from tfconv.layers.kinds import is_conv, is_pool
+from tfconv.train.curves import plot_curves
+from tfconv.utils.figures import save_figure
 from tfconv.viz.activations import class_activations, plot_activations
 from tfconv.viz.blocks import ConvBlock, conv_blocks, feature_extractor, predict_labels
 from tfconv.viz.confusion import confusion_matrix, most_confused_pair, plot_confusion, plot_errors
-from tfconv.viz.curves import plot_curves
 from tfconv.viz.features import plot_features
-from tfconv.viz.figures import save_figure
 from tfconv.viz.kernels import plot_kernels
 from tfconv.viz.pictures import (
     BOOK_CLASSES,

@@ -9,8 +9,8 @@ import keras
 import matplotlib
 import numpy as np
 
+from tfconv.utils.figures import hide_ticks, new_figure
 from tfconv.viz.blocks import as_batch, model_inputs, predict_maps, require_blocks
-from tfconv.viz.figures import hide_ticks, new_figure
 
 
 def class_activations(

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tfconv.utils.figures import new_figure
 from tfconv.viz.blocks import as_batch
-from tfconv.viz.figures import new_figure
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfconv.utils.figures import hide_ticks, new_figure
 from tfconv.viz.blocks import as_batch, feature_extractor, predict_maps
-from tfconv.viz.figures import hide_ticks, new_figure
 
 
 def plot_features(

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from tfconv.utils.figures import hide_ticks, new_figure
 from tfconv.viz.blocks import require_blocks
-from tfconv.viz.figures import hide_ticks, new_figure
 
 
 def _kernel_grid(c_i: int, c_o: int, max_kernels: int) -> tuple[list[tuple[int, int]], int, int]:

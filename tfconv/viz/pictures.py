@@ -14,13 +14,13 @@ import numpy as np
 from tfconv import data, models
 from tfconv.layers.class_names import ClassNames
 from tfconv.layers.pixel_scaling import PixelScaling, scale_pixels
+from tfconv.train.curves import plot_curves
 from tfconv.utils import fileio
+from tfconv.utils.figures import save_figure
 from tfconv.viz.activations import plot_activations
 from tfconv.viz.blocks import predict_labels
 from tfconv.viz.confusion import confusion_matrix, most_confused_pair, plot_confusion, plot_errors
-from tfconv.viz.curves import plot_curves
 from tfconv.viz.features import plot_features
-from tfconv.viz.figures import save_figure
 from tfconv.viz.kernels import plot_kernels
 from tfconv.viz.run import Run, load_run
 

@@ -1,8 +1,9 @@
 """Making and saving figures without pyplot, so that matplotlib's backend is never touched.
 
-Every picture is a `matplotlib.figure.Figure` with its own Agg canvas: it
-renders without a display and without pyplot's global state, so importing or
-using `tfconv.viz` leaves a notebook's backend (and its open figures) alone.
+Every picture tfconv draws (a run's `curves.png`, `tfconv viz`'s panels) is a
+`matplotlib.figure.Figure` with its own Agg canvas: it renders without a
+display and without pyplot's global state, so importing or using tfconv
+leaves a notebook's backend (and its open figures) alone.
 """
 
 from __future__ import annotations
