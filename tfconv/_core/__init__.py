@@ -18,12 +18,14 @@ Modules, lowest first:
 - `pool_rules`, `pool_tiled`, `pool_dynamic`: pooling's reductions and
   paths, and `pool`: `pool2d`, which picks one.
 
-The names below are what the rest of the package uses. Switches are not
-re-exported: set them on `tfconv._core.switches`, where they are read.
+The names below are what the rest of the package uses. Not re-exported, so
+that a patch of a stale copy fails loudly instead of changing nothing: the
+switches (set them on `tfconv._core.switches`, where they are read) and the
+functions tests swap (`conv.conv2d`, which the layer calls through its module,
+and `pool_tiled.pool_tiled`).
 """
 
-from tfconv._core.conv import conv2d, conv2d_valid
-from tfconv._core.conv_dynamic import conv2d_dynamic
+from tfconv._core.conv import conv2d_valid
 from tfconv._core.im2col import choose_block
 from tfconv._core.pool import pool2d
 from tfconv._core.shapes import (
@@ -33,19 +35,14 @@ from tfconv._core.shapes import (
     normalize_pair,
     output_length,
     resolve_padding,
-    same_pads,
     window_output_hw,
 )
 from tfconv._core.switches import export_graph
-from tfconv._core.windows import col2im
 from tfconv._core.winograd import winograd_eligible
 
 __all__ = [
     "Pads",
     "choose_block",
-    "col2im",
-    "conv2d",
-    "conv2d_dynamic",
     "conv2d_valid",
     "export_graph",
     "normalize_data_format",
@@ -54,7 +51,6 @@ __all__ = [
     "output_length",
     "pool2d",
     "resolve_padding",
-    "same_pads",
     "window_output_hw",
     "winograd_eligible",
 ]

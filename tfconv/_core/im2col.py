@@ -121,9 +121,9 @@ class _Im2col:
             # Two gathers: tile columns (C-vectors), then tile rows (runs of
             # tile_w*C values): fewer, longer copies than one gather of every
             # C-vector, faster in training and in TFLite alike
-            # (docs/bench/core_choices.md). The last tile's
-            # columns past the edge are clamped onto it: their outputs are cut
-            # and their output gradients are zero, so what they read never matters.
+            # (docs/bench/core_choices.md). The last tile's columns past the
+            # edge are clamped onto it: their outputs are cut and their output
+            # gradients are zero, so what they read never matters.
             columns = tap_positions(geo.n_tiles, geo.block * sw, geo.tile_w, 1)
             self.columns = np.minimum(columns, wp - 1).reshape(-1)
             # (Ho*tiles*kh,) into the (Hp*tiles) rows of tiles the first gather makes
