@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import tfconv.layers as tl
-    from tfconv import _core, bench
+    from tfconv import bench
+    from tfconv._core import switches
 
     print(f"{'shape':12s} {'path':9s} {'fwd':>8s} {'keras':>8s} {'f+b':>8s} {'keras':>8s}"
           "  ms of one CPU thread")  # fmt: skip
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         theirs = keras.layers.Conv2D(filters, 3, padding=padding)
         theirs(x)
         for path, winograd in (("im2col", False), ("winograd", True)):
-            _core.WINOGRAD = winograd
+            switches.WINOGRAD = winograd
             mine = tl.Conv2D(filters, 3, padding=padding)
             mine(x)
             mine.set_weights(theirs.get_weights())

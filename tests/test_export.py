@@ -710,7 +710,8 @@ class TestWindowOps:
     ):
         from tensorflow import nn as k  # a renamed import, as a source scan would miss it
 
-        from tfconv import _core
+        from tfconv._core import conv as core_conv
+        from tfconv._core import pool_tiled as core_pool_tiled
 
         if swap == "conv":
 
@@ -720,11 +721,11 @@ class TestWindowOps:
                 y = k.conv2d(x, kernel, strides, padding.upper(), dilations=dilation)
                 return y if bias is None else y + bias
 
-            monkeypatch.setattr(_core, "conv2d", conv2d)
+            monkeypatch.setattr(core_conv, "conv2d", conv2d)
         else:
             monkeypatch.setattr(
-                _core,
-                "_pool_tiled",
+                core_pool_tiled,
+                "pool_tiled",
                 lambda x, pool_hw, mode: k.max_pool2d(x, pool_hw, pool_hw, "VALID"),
             )
         keras.utils.set_random_seed(0)

@@ -17,6 +17,8 @@ train-step functions), found through the graph's function library.
 from __future__ import annotations
 
 import functools
+import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +28,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.framework import kernels
 
-from tfconv import _core, layers, ops
+import tfconv._core
+from tfconv import layers, ops
+from tfconv._core import im2col, switches
+from tfconv._core import pool_tiled as core_pool_tiled
 
 # Built-in window kernels by name pattern rather than a list, so that a
 # variant (V2, Grad, WithArgmax, Fractional*, Quantized*, the fused and
@@ -171,13 +176,13 @@ _GRAPHS: dict[tuple[str, bool, str], tf.compat.v1.GraphDef] = {}
 
 def traced(name: str, xla: bool) -> tf.compat.v1.GraphDef:
     """The step graph of `LAYER_GRID[name]` (or of the all-paths model's fit step
-    for `name="model"`) with `_core.XLA_CORE` set to `xla` (off is what
+    for `name="model"`) with `switches.XLA_CORE` set to `xla` (off is what
     `TFCONV_XLA_CORE=0` gives) under the global dtype policy; traced once per
     module, shared by the tests."""
     key = (name, xla, keras.config.dtype_policy().name)
     if key not in _GRAPHS:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(_core, "XLA_CORE", xla)
+            patch.setattr(switches, "XLA_CORE", xla)
             if name == "model":
                 _GRAPHS[key] = fit_step_graph(_all_paths_model())
             else:
@@ -286,7 +291,7 @@ class TestChecker:
 
             return pool(x)
 
-        monkeypatch.setattr(_core, "_pool_tiled", patched_pool_tiled)
+        monkeypatch.setattr(core_pool_tiled, "pool_tiled", patched_pool_tiled)
         found = forbidden_ops(layer_step_graph(layers.MaxPool2D(2), (2, 8, 8, 3)))
         assert [op.split(" ")[0] for op in found] == ["MaxPool", "MaxPoolGrad"], found
         assert all("hidden" in op for op in found), found
@@ -479,11 +484,11 @@ class TestGpuKernels:
 
         make, shape = LAYER_GRID["conv_im2col_valid"]
         before = layer_step_graph(make(), shape)  # caches this shape's functions
-        cached = _core._conv_functions
-        with _core.export_graph():
+        cached = im2col._conv_functions
+        with switches.export_graph():
             inside = layer_step_graph(make(), shape)
         # The training cache (and its XLA compilations) is back, untouched.
-        assert _core._conv_functions is cached
+        assert im2col._conv_functions is cached
         hits = cached.cache_info().hits
         after = layer_step_graph(make(), shape)
         assert cached.cache_info().hits > hits
@@ -491,6 +496,23 @@ class TestGpuKernels:
         # int16 for the exported file: a cached int32 function was not reused.
         assert index_types(inside) == {"int16", "int32"}, index_types(inside)
         assert ops_without_gpu_kernel(after) == []
+
+    def test_export_graph_swaps_every_per_shape_cache(self):
+        # Every lru-cached function of every `_core` module, found by scanning
+        # rather than listed, so that a cache added without `shape_cache` fails.
+        caches = {}
+        for info in pkgutil.iter_modules(tfconv._core.__path__, "tfconv._core."):
+            module = importlib.import_module(info.name)
+            for name, value in vars(module).items():
+                if callable(getattr(value, "cache_clear", None)) and value.__module__ == info.name:
+                    caches[module, name] = value
+        # im2col, depthwise, Winograd, strided-view and tiled pooling
+        assert len(caches) == 5, sorted(name for _, name in caches)
+        assert {c.__wrapped__ for c in caches.values()} == set(switches._CACHED)
+        with switches.export_graph():
+            swapped = {key: getattr(*key) for key in caches}
+        assert all(swapped[key] is not cached for key, cached in caches.items()), swapped
+        assert all(getattr(*key) is cached for key, cached in caches.items())
 
     @XLA_CORE
     @pytest.mark.parametrize("case", sorted(LAYER_GRID))

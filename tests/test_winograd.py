@@ -12,16 +12,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfconv import _core, export
+from tfconv import export
 from tfconv import layers as tl
+from tfconv._core import switches, winograd
 
 
 @pytest.fixture(autouse=True)
 def _small_shapes_take_winograd(monkeypatch):
     # The dispatch keeps Winograd for larger shapes, where it is faster; the
     # math is the same at the small shapes that keep these tests quick.
-    monkeypatch.setattr(_core, "WINOGRAD_MIN_CHANNELS", 16)
-    monkeypatch.setattr(_core, "WINOGRAD_MIN_OUTPUT", 1)
+    monkeypatch.setattr(switches, "WINOGRAD_MIN_CHANNELS", 16)
+    monkeypatch.setattr(switches, "WINOGRAD_MIN_OUTPUT", 1)
 
 
 def _pair(filters, padding, use_bias, input_shape, seed=0):
@@ -61,10 +62,10 @@ def _rel(a, b):
 )
 def test_matches_keras_conv2d(filters, padding, use_bias, input_shape):
     x, mine, theirs = _pair(filters, padding, use_bias, input_shape)
-    _core._winograd_functions.cache_clear()
+    winograd._winograd_functions.cache_clear()
     dy = tf.constant(np.random.default_rng(1).standard_normal(mine(x).shape, dtype=np.float32))
     ours = _outputs_and_grads(mine, x, dy)
-    assert _core._winograd_functions.cache_info().currsize == 1  # the Winograd path ran
+    assert winograd._winograd_functions.cache_info().currsize == 1  # the Winograd path ran
     ref = _outputs_and_grads(theirs, x, dy)
     for name, a, b in zip(("output", "d_input", "d_kernel", "d_bias"), ours, ref, strict=False):
         assert a.shape == b.shape, name
@@ -113,7 +114,7 @@ def test_tflite_conversion_is_builtin_only_and_matches():
     module.model_variables = [v.value for v in model.variables]
     module.serve = tf.function(lambda x: model(x))
     # As tfconv.export traces: without the non-finite fallback's IF.
-    with _core.export_graph():
+    with switches.export_graph():
         fn = module.serve.get_concrete_function(tf.TensorSpec((1, 9, 7, 16), tf.float32))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -133,9 +134,9 @@ def test_tflite_conversion_is_builtin_only_and_matches():
 
 
 def test_winograd_is_taken_only_inside_its_domain(monkeypatch):
-    monkeypatch.setattr(_core, "WINOGRAD_MIN_CHANNELS", 32)
-    monkeypatch.setattr(_core, "WINOGRAD_MIN_OUTPUT", 14)
-    eligible = _core.winograd_eligible
+    monkeypatch.setattr(switches, "WINOGRAD_MIN_CHANNELS", 32)
+    monkeypatch.setattr(switches, "WINOGRAD_MIN_OUTPUT", 14)
+    eligible = winograd.winograd_eligible
     assert eligible((3, 3, 64, 64), (1, 1), (1, 1), (16, 16))
     assert not eligible((3, 3, 16, 64), (1, 1), (1, 1), (16, 16))  # few channels
     assert not eligible((3, 3, 64, 64), (1, 1), (1, 1), (11, 11))  # small output
@@ -143,5 +144,5 @@ def test_winograd_is_taken_only_inside_its_domain(monkeypatch):
     assert not eligible((3, 3, 64, 64), (2, 2), (1, 1), (16, 16))
     assert not eligible((3, 3, 64, 64), (1, 1), (2, 2), (16, 16))
     assert not eligible((5, 5, 64, 64), (1, 1), (1, 1), (16, 16))
-    monkeypatch.setattr(_core, "WINOGRAD", False)
+    monkeypatch.setattr(switches, "WINOGRAD", False)
     assert not eligible((3, 3, 64, 64), (1, 1), (1, 1), (16, 16))

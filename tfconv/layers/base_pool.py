@@ -7,7 +7,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfconv import _core
+from tfconv._core import pool as core_pool
+from tfconv._core import shapes
 
 # What TensorFlow's max pool kernel (and so Keras's MaxPooling2D) accepts.
 _MAX_DTYPES = (tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8, tf.uint16)
@@ -31,12 +32,12 @@ def pool2d_output_shape(
     >>> pool2d_output_shape((None, 6, None, 28), 2, data_format="channels_first")
     (None, 6, None, 14)
     """
-    pool = _core.normalize_pair(pool_size, "pool_size")
-    stride = pool if strides is None else _core.normalize_pair(strides, "strides")
-    data_format = _core.normalize_data_format(data_format)
+    pool = shapes.normalize_pair(pool_size, "pool_size")
+    stride = pool if strides is None else shapes.normalize_pair(strides, "strides")
+    data_format = shapes.normalize_data_format(data_format)
     spatial = slice(2, 4) if data_format == "channels_first" else slice(1, 3)
-    ho, wo = _core.window_output_hw(
-        tuple(input_shape[spatial]), pool, stride, _core.normalize_padding(padding)
+    ho, wo = shapes.window_output_hw(
+        tuple(input_shape[spatial]), pool, stride, shapes.normalize_padding(padding)
     )
     if data_format == "channels_first":
         return (input_shape[0], input_shape[1], ho, wo)
@@ -58,11 +59,11 @@ class BasePool2D(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        self.pool_size = _core.normalize_pair(pool_size, "pool_size")
+        self.pool_size = shapes.normalize_pair(pool_size, "pool_size")
         self.strides = (
-            self.pool_size if strides is None else _core.normalize_pair(strides, "strides")
+            self.pool_size if strides is None else shapes.normalize_pair(strides, "strides")
         )
-        self.padding = _core.normalize_padding(padding)
+        self.padding = shapes.normalize_padding(padding)
         if not isinstance(self.padding, str) and any(
             max(self.padding[axis]) >= self.pool_size[axis] for axis in range(2)
         ):
@@ -71,7 +72,7 @@ class BasePool2D(keras.layers.Layer):
                 f"`padding` must be smaller than `pool_size` {self.pool_size} on every side. "
                 f"Received: padding={padding!r}"
             )
-        self.data_format = _core.normalize_data_format(data_format)
+        self.data_format = shapes.normalize_data_format(data_format)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self._check_input(input_shape)
@@ -116,7 +117,7 @@ class BasePool2D(keras.layers.Layer):
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         self._check_input(inputs.shape)
         self._check_dtype(inputs.dtype)
-        return _core.pool2d(
+        return core_pool.pool2d(
             inputs, self.pool_size, self.strides, self.padding, self.mode, self.data_format
         )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tfconv import _core
+from tfconv._core import conv as core_conv
+from tfconv._core import shapes
 
 
 def conv2d_output_shape(
@@ -31,28 +31,18 @@ def conv2d_output_shape(
     >>> conv2d_output_shape((None, 3, None, 32), 8, 3, data_format="channels_first")
     (None, 8, None, 30)
     """
-    kernel = _core.normalize_pair(kernel_size, "kernel_size")
+    kernel = shapes.normalize_pair(kernel_size, "kernel_size")
     spatial = input_shape[2:4] if data_format == "channels_first" else input_shape[1:3]
-    ho, wo = _core.window_output_hw(
+    ho, wo = shapes.window_output_hw(
         spatial,
         kernel,
-        _core.normalize_pair(strides, "strides"),
-        _core.normalize_padding(padding),
-        _core.normalize_pair(dilation_rate, "dilation_rate"),
+        shapes.normalize_pair(strides, "strides"),
+        shapes.normalize_padding(padding),
+        shapes.normalize_pair(dilation_rate, "dilation_rate"),
     )
     if data_format == "channels_first":
         return (input_shape[0], filters, ho, wo)
     return (input_shape[0], ho, wo, filters)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or value < 1
-    ):
-        raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-    return int(value)
 
 
 @keras.saving.register_keras_serializable(package="tfconv")
@@ -144,8 +134,8 @@ class Conv2D(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = _positive_int(filters, "filters")
-        self.groups = _positive_int(groups, "groups")
+        self.filters = shapes.positive_int(filters, "filters")
+        self.groups = shapes.positive_int(groups, "groups")
         if self.filters % self.groups:
             raise ValueError(
                 "`filters` must be divisible by `groups`. "
@@ -157,16 +147,16 @@ class Conv2D(keras.layers.Layer):
                     f"tfconv's Conv2D does not implement LoRA; leave `{name}` unset. "
                     f"Received: {name}={value!r}"
                 )
-        self.kernel_size = _core.normalize_pair(kernel_size, "kernel_size")
-        self.strides = _core.normalize_pair(strides, "strides")
-        self.padding = _core.normalize_padding(padding)
-        self.dilation_rate = _core.normalize_pair(dilation_rate, "dilation_rate")
+        self.kernel_size = shapes.normalize_pair(kernel_size, "kernel_size")
+        self.strides = shapes.normalize_pair(strides, "strides")
+        self.padding = shapes.normalize_padding(padding)
+        self.dilation_rate = shapes.normalize_pair(dilation_rate, "dilation_rate")
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(
                 "`strides` > 1 cannot be combined with `dilation_rate` > 1 (nor can it in "
                 f"Keras). Received: strides={strides!r}, dilation_rate={dilation_rate!r}"
             )
-        self.data_format = _core.normalize_data_format(data_format)
+        self.data_format = shapes.normalize_data_format(data_format)
         self.activation = keras.activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -258,7 +248,7 @@ class Conv2D(keras.layers.Layer):
         x = inputs
         if self.data_format == "channels_first":
             x = tf.transpose(x, [0, 2, 3, 1])  # (N, H, W, C)
-        y = _core.conv2d(
+        y = core_conv.conv2d(
             x, kernel, self.strides, self.padding, self.dilation_rate, bias, self.groups
         )
         if self.data_format == "channels_first":
