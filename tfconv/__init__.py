@@ -2,7 +2,9 @@
 as TensorFlow 2 / Keras 3 software.
 
 Submodules are imported on first use so that `import tfconv` stays cheap:
-`tfconv.ops`, `tfconv.layers`, `tfconv.data`, `tfconv.models`, `tfconv.train`.
+`tfconv.ops`, `tfconv.layers`, `tfconv.models`, `tfconv.data`, `tfconv.train`,
+`tfconv.tune`, `tfconv.export`, `tfconv.viz`, `tfconv.chapter`, `tfconv.bench`
+and `tfconv.cli` (README's "Layout" draws how they depend on each other).
 
 `import tfconv` still makes tfconv's `.keras` files loadable with plain
 `keras.saving.load_model`: tfconv's serializable layers are registered with
