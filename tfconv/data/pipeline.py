@@ -15,7 +15,7 @@ from tfconv.data.epochs import augment_key, epoch_source, permuted_batches, shuf
 from tfconv.data.info import DatasetInfo, PathLike, Source, get_info
 from tfconv.data.loading import load
 from tfconv.layers.pixel_scaling import scale_pixels
-from tfconv.utils.checks import check_int
+from tfconv.utils.checks import check_int, check_number
 
 # The validation split must not move when the shuffle seed changes (the tuner
 # compares trials on it), so it uses its own fixed seed.
@@ -164,10 +164,7 @@ def _check_augment(augment: Any) -> bool:
 def _check_limits(
     validation_split: float, limit_train: int | None, limit_test: int | None
 ) -> None:
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(
-            f"`validation_split` must be in [0, 1). Received: validation_split={validation_split}"
-        )
+    check_number("validation_split", validation_split, 0, maximum=1, strict_max=True)
     for arg, value in (("limit_train", limit_train), ("limit_test", limit_test)):
         if value is not None:
             check_int(arg, value)

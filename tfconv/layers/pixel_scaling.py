@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
+
+from tfconv.utils.checks import check_number
 
 
 def scale_pixels(images: Any, mean: float = 0.0, std: float = 1.0) -> tf.Tensor:
@@ -31,16 +32,6 @@ def scale_pixels(images: Any, mean: float = 0.0, std: float = 1.0) -> tf.Tensor:
     if (mean, std) != (0.0, 1.0):
         x = (x - mean) / std
     return x
-
-
-def _finite(name: str, value: Any, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-    if not ok or not np.isfinite(value) or (positive and value <= 0):
-        what = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="tfconv")
@@ -69,8 +60,8 @@ class PixelScaling(keras.layers.Layer):
     def __init__(self, mean: float = 0.0, std: float = 1.0, **kwargs: Any) -> None:
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
-        self.mean = _finite("mean", mean)
-        self.std = _finite("std", std, positive=True)
+        self.mean = float(check_number("mean", mean))
+        self.std = float(check_number("std", std, minimum=0, strict=True))
 
     @property
     def standardizes(self) -> bool:

@@ -12,10 +12,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from tfconv import _core
-from tfconv.utils.checks import check_choice, check_flag, check_int, check_int_tuple, is_int
+from tfconv.utils.checks import (
+    check_choice,
+    check_flag,
+    check_int,
+    check_int_tuple,
+    check_number,
+)
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "swish")
 POOLINGS = ("avg", "max")
@@ -31,15 +35,6 @@ INITIALIZERS = (
 LAYER_BACKENDS = ("tfconv", "keras")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-
-
-def _check_rate(name: str, value: Any) -> float:
-    # `utils.checks.check_number` has no open upper bound, and a rate of 1
-    # (drop everything) must be refused.
-    number = is_int(value) or isinstance(value, (float, np.floating))
-    if not number or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
 
 
 def _check_input_shape(value: Any) -> tuple[int, int, int]:
@@ -117,7 +112,9 @@ class ModelConfig:
         set_("activation", check_choice("activation", self.activation, ACTIVATIONS))
         set_("dense_units", check_int_tuple("dense_units", self.dense_units, allow_empty=True))
         set_("batch_norm", check_flag("batch_norm", self.batch_norm))
-        set_("dropout", _check_rate("dropout", self.dropout))
+        set_(
+            "dropout", float(check_number("dropout", self.dropout, 0, maximum=1, strict_max=True))
+        )
         set_("initializer", check_choice("initializer", self.initializer, INITIALIZERS))
         set_("num_classes", check_int("num_classes", self.num_classes, minimum=2))
         set_("input_shape", _check_input_shape(self.input_shape))

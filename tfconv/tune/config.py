@@ -101,7 +101,10 @@ class TuneConfig:
         for name in ("limit_train", "limit_test", "max_params"):
             if getattr(self, name) is not None:
                 checks.check_int(name, getattr(self, name))
-        _check_fraction("validation_split", self.validation_split)
+        # A split that leaves both sides non-empty.
+        checks.check_number(
+            "validation_split", self.validation_split, 0, strict=True, maximum=1, strict_max=True
+        )
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}")
         return self
@@ -114,10 +117,3 @@ class TuneConfig:
             **{key: getattr(self, key) for key in _MARKER_KEYS},
             "space": self.space.to_dict(),
         }
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    """A number strictly between 0 and 1 (a split that leaves both sides non-empty)."""
-    checks.check_number(name, value, 0, strict=True, maximum=1)
-    if value == 1:
-        raise ValueError(f"`{name}` must be a number < 1. Received: {name}={value!r}")

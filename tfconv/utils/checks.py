@@ -39,29 +39,34 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 def check_number(
     name: str,
     value: Any,
-    minimum: float,
+    minimum: float | None = None,
     strict: bool = False,
     integer: bool = False,
     maximum: float | None = None,
+    strict_max: bool = False,
 ) -> Any:
     """`value` if it is a finite number (an int with `integer`) within the bounds.
 
-    `strict` makes `minimum` itself invalid (`> minimum` rather than `>=`).
+    `strict` makes `minimum` itself invalid (`> minimum` rather than `>=`),
+    `strict_max` likewise `maximum` (a rate of 1 or a split that empties one
+    side). `None` leaves that side unbounded.
     """
     ok = is_int(value) if integer else is_int(value) or isinstance(value, (float, np.floating))
     # NaN compares false with everything, so it must be refused by name.
     if (
         not ok
         or not math.isfinite(value)
-        or value < minimum
-        or (strict and value == minimum)
-        or (maximum is not None and value > maximum)
+        or (minimum is not None and (value < minimum or (strict and value == minimum)))
+        or (maximum is not None and (value > maximum or (strict_max and value == maximum)))
     ):
-        what = "an integer" if integer else "a finite number"
-        bound = f"> {minimum}" if strict else f">= {minimum}"
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"> {minimum}" if strict else f">= {minimum}")
         if maximum is not None:
-            bound += f" and <= {maximum}"
-        raise ValueError(f"`{name}` must be {what} {bound}. Received: {name}={value!r}")
+            bounds.append(f"< {maximum}" if strict_max else f"<= {maximum}")
+        what = "an integer" if integer else "a finite number"
+        what = " ".join([what, " and ".join(bounds)]) if bounds else what
+        raise ValueError(f"`{name}` must be {what}. Received: {name}={value!r}")
     return value
 
 
