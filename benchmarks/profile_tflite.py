@@ -203,7 +203,7 @@ def _export(args: argparse.Namespace, out: Path) -> list[Path]:
     else:
         from tfconv import bench, data
 
-        model = bench._compiled_model(args.variant, args.layers, jit=False)
+        model = bench.compiled_model(args.variant, args.layers, jit=False)
         pipes = data.pipelines(
             "fashion_mnist", 256, data_dir=args.data_dir, limit_train=args.limit_train
         )

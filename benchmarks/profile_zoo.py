@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             mine = tl.Conv2D(filters, 3, padding=padding)
             mine(x)
             mine.set_weights(theirs.get_weights())
-            t = bench._layer_timings(
+            t = bench.layer_timings(
                 mine, theirs, x, args.repeats, args.number, input_grad, clock=time.process_time
             )
             print(

@@ -595,6 +595,7 @@ class TestPoolingExport:
         # Keras's NaN rules cost GREATER/SELECT_V2 ops that XNNPACK does not take; the
         # exported file (traced under `_core.export_graph`) leaves them out.
         from tfconv import export
+        from tfconv.export import serving, tflite
 
         model = keras.Sequential(
             [
@@ -604,7 +605,7 @@ class TestPoolingExport:
                 keras.layers.Flatten(),
             ]
         )
-        content = export._convert_tflite(export._make_serving(model), "float32", None)
+        content = tflite.convert_tflite(serving.make_serving(model), "float32", None)
         ops = set(export.tflite_ops(content))
         assert "MAXIMUM" in ops
         assert not ops & {"GREATER", "SELECT", "SELECT_V2", "MAX_POOL_2D"}, ops

@@ -177,7 +177,7 @@ class TestSnapshot:
         def disk_full(*args, **kwargs):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        monkeypatch.setattr(curves, "save_png", disk_full)
+        monkeypatch.setattr(curves, "save_figure", disk_full)
         code, _, err = _cli([*base, "--lr", "0.5", "--overwrite"], capsys)
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert "No space left on device" in err

@@ -65,11 +65,13 @@ def require_tensorflow_backend() -> None:
 
 
 def _register_with_keras() -> None:
-    # Defining the classes registers them (`register_keras_serializable`).
+    # Defining the classes registers them (`register_keras_serializable`);
+    # every serializable class tfconv has lives in `tfconv.layers`, so the
+    # models, data and training code need not load with Keras.
     # A failure here must not break the user's `import keras`: under another
     # backend the same error is raised, clearly, when tfconv is used.
     with contextlib.suppress(Exception):
-        importlib.import_module("tfconv.models")
+        importlib.import_module("tfconv.layers")
 
 
 class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):

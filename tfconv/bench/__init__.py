@@ -56,13 +56,6 @@ from tfconv.bench.timing import PrintFn, best_time, compiled_model, quiet, singl
 from tfconv.bench.zoo_models import ZOO, ZooModel
 from tfconv.bench.zoo_steps import train_step, zoo, zoo_section
 
-# The old private names, which the scripts in benchmarks/ import.
-_compiled_model = compiled_model
-_layer_timings = layer_timings
-_best_time = best_time
-_quiet = quiet
-_single_thread = single_thread
-
 __all__ = [
     "CONV_SHAPES",
     "CPU_SETTINGS",

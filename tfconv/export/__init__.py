@@ -116,12 +116,7 @@ from tfconv.export.runners import (
     interleaved_latency_ms,
     latency_ms,
 )
-from tfconv.export.serving import make_serving as _make_serving  # noqa: F401
 from tfconv.export.tflite import REPRESENTATIVE_IMAGES
-from tfconv.export.tflite import convert_tflite as _convert_tflite  # noqa: F401
-
-# `_make_serving` and `_convert_tflite` keep their old private names for the
-# tests that convert a bare model (tests/test_pooling.py).
 
 __all__ = [
     "FORMATS",

@@ -45,11 +45,6 @@ def plot_curves(history: Sequence[dict[str, float]], title: str = "") -> Any:
     return fig
 
 
-def save_png(fig: Any, path: str | os.PathLike) -> None:
-    """Saves `fig` as a PNG, atomically."""
-    save_figure(fig, path)
-
-
 def write_curves(path: str | os.PathLike, history: Sequence[dict[str, float]], title: str) -> None:
     """Draws `history` and saves it as `path` (`curves.png`): `train`'s default drawer."""
-    save_png(plot_curves(history, title=title), path)
+    save_figure(plot_curves(history, title=title), path)
